@@ -1,0 +1,1 @@
+"""The WeChat side: webhook, inbound parsing, command handlers, staff-facing texts."""

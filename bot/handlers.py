@@ -1,0 +1,262 @@
+"""Commands: `handle(msg, ctx) -> reply text or None`. No Flask, no XML here.
+
+Runs inside the caller's transaction; the caller stores the reply with the message.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass
+
+from bot import texts as T
+from bot.inbound import MEDIA_TYPES, Inbound
+from campaign import binding, checkins, stats
+from campaign.plan import Checklist, Item, Plan, normalise
+from models import CheckIn, Staff, to_utc
+
+MENU_CHECKIN, MENU_PROGRESS, MENU_HELP = "CHECKIN", "PROGRESS", "HELP"
+EVIDENCE_WINDOW = dt.timedelta(minutes=30)
+
+_BIND = re.compile(r"^(?:绑定|bind)(.*)$", re.I)
+_CHECKIN = re.compile(r"^(?:打卡|签到)(.*)$")
+_UNDO = re.compile(r"^(?:撤销|取消|undo)(.*)$", re.I)
+_PROGRESS = {"进度", "我的进度", "查看进度"}
+_HELP = {"帮助", "help", "?", "菜单", "指令"}
+_STATS = {"统计", "参与率", "stats"}
+
+
+@dataclass(frozen=True)
+class Context:
+    plan: Plan
+    policy: binding.BindPolicy
+    now: dt.datetime  # aware, in the campaign's time zone
+
+    @property
+    def today(self) -> dt.date:
+        return self.now.date()
+
+
+def handle(msg: Inbound, ctx: Context) -> str | None:
+    if msg.type == "event":
+        return on_event(msg, ctx)
+    person = Staff.get_or_none(Staff.openid == msg.openid)
+    text = msg.content if msg.type == "text" else msg.recognition if msg.type == "voice" else ""
+    text = normalise(text)
+    bind = _BIND.match(text)
+    if bind:
+        return bind_reply(msg.openid, bind.group(1), ctx)
+    if person is None:
+        if text and binding.looks_like_code(text):
+            return bind_reply(msg.openid, text, ctx)
+        return T.UNBOUND
+    if msg.type in MEDIA_TYPES and not text:
+        return on_evidence(person, msg, ctx)
+    if text:
+        return on_command(person, text, ctx)
+    return T.HINT
+
+
+def on_event(msg: Inbound, ctx: Context) -> str | None:
+    event, key = msg.event, msg.event_key
+    if key.startswith("qrscene_"):
+        key = key[len("qrscene_"):]
+    if event in ("subscribe", "subscribe_scan", "scan"):
+        if key and binding.looks_like_code(key):
+            return bind_reply(msg.openid, key, ctx)
+        if event == "scan":
+            return None
+        person = Staff.get_or_none(Staff.openid == msg.openid)
+        return T.WELCOME if person else T.WELCOME + "\n" + T.UNBOUND
+    if event == "click":
+        person = Staff.get_or_none(Staff.openid == msg.openid)
+        if person is None:
+            return T.UNBOUND
+        if key == MENU_CHECKIN:
+            return checklist_text(person, ctx.plan.main)
+        if key == MENU_PROGRESS:
+            return progress_text(person, ctx)
+        if key == MENU_HELP:
+            return help_text(ctx.plan)
+        return None
+    # unsubscribe, view, location, templatesendjobfinish and the rest need no reply.
+    return None
+
+
+def bind_reply(openid: str, code: str, ctx: Context) -> str:
+    if not code.strip():
+        return T.BIND_USAGE
+    result = binding.redeem(openid, code, ctx.now, ctx.policy)
+    if result.reason == "locked":
+        return T.BIND_LOCKED.format(minutes=int(ctx.policy.window.total_seconds() // 60))
+    if result.reason == "invalid":
+        return T.BIND_INVALID
+    person = result.person
+    if result.reason == "openid_taken":
+        return T.BIND_TAKEN.format(name=person.name)
+    text = T.BIND_OK if result.reason == "bound" else T.BIND_ALREADY
+    return text.format(dept=person.department.name, name=person.name)
+
+
+def on_command(person: Staff, text: str, ctx: Context) -> str:
+    if text in _HELP:
+        return help_text(ctx.plan)
+    if text in _PROGRESS:
+        return progress_text(person, ctx)
+    if text in _STATS:
+        return stats_text(person, ctx)
+    m = _CHECKIN.match(text)
+    if m:
+        return check_in(person, m.group(1), ctx, bare=False)
+    m = _UNDO.match(text)
+    if m:
+        return undo(person, m.group(1), ctx)
+    return check_in(person, text, ctx, bare=True)
+
+
+def resolve(plan: Plan, words: str) -> tuple[Checklist, str]:
+    """Split "结对 2" into (checklist, "2"); text without a checklist word means the main one."""
+    candidates = []
+    for c in plan.checklists:
+        for word in {c.key, normalise(c.short), normalise(c.name), *c.aliases}:
+            candidates.append((word, c))
+    for word, c in sorted(candidates, key=lambda wc: -len(wc[0])):
+        if words.startswith(word):
+            return c, words[len(word):]
+    return plan.main, words
+
+
+def _command_for(checklist: Checklist) -> str:
+    return "打卡" if checklist.main else checklist.short
+
+
+def check_in(person: Staff, words: str, ctx: Context, bare: bool) -> str:
+    checklist, rest = resolve(ctx.plan, words)
+    if not rest:
+        if bare and checklist.main and not words:
+            return T.HINT
+        return checklist_text(person, checklist)
+    item = checklist.find_item(rest)
+    if item is None:
+        if bare and checklist.main and words == rest:
+            return T.HINT
+        return T.NO_SUCH_ITEM.format(checklist=checklist.name, word=rest, command=_command_for(checklist))
+    return record(person, checklist, item, ctx)
+
+
+def record(person: Staff, checklist: Checklist, item: Item, ctx: Context,
+           evidence_type: str | None = None, evidence: str | None = None) -> str:
+    if not checklist.is_open(ctx.today):
+        return T.CLOSED.format(checklist=checklist.name, opens=T.md(checklist.opens), closes=T.md(checklist.closes))
+    if item.evidence_required and evidence is None:
+        already = item.key in checkins.done_items(person, checklist)
+        if not already:
+            Staff.update(awaiting=f"{checklist.key}/{item.key}").where(Staff.id == person.id).execute()
+            return T.NEED_EVIDENCE.format(item=item.name)
+    result = checkins.record(person, checklist, item, ctx.now, evidence_type, evidence)
+    fields = dict(item=item.name, checklist=checklist.name, done=result.done, total=result.total)
+    reply = (T.RECORDED if result.created else T.ALREADY).format(**fields)
+    if result.created and result.done == result.total:
+        reply += "\n" + T.ALL_DONE.format(checklist=checklist.name)
+    return reply
+
+
+def undo(person: Staff, words: str, ctx: Context) -> str:
+    checklist, rest = resolve(ctx.plan, words)
+    item = checklist.find_item(rest) if rest else None
+    if item is None:
+        return T.NO_SUCH_ITEM.format(checklist=checklist.name, word=rest or "（空）", command=_command_for(checklist))
+    if not checklist.is_open(ctx.today):
+        return T.CLOSED.format(checklist=checklist.name, opens=T.md(checklist.opens), closes=T.md(checklist.closes))
+    if not checkins.undo(person, checklist, item):
+        return T.NOT_DONE.format(item=item.name)
+    done = len(checkins.done_items(person, checklist))
+    return T.UNDONE.format(item=item.name, checklist=checklist.name, done=done, total=len(checklist.items))
+
+
+def on_evidence(person: Staff, msg: Inbound, ctx: Context) -> str:
+    evidence = msg.media_id or msg.pic_url
+    if person.awaiting:
+        checklist_key, _, item_key = person.awaiting.partition("/")
+        Staff.update(awaiting=None).where(Staff.id == person.id).execute()
+        checklist = ctx.plan.checklist(checklist_key)
+        item = next((i for i in checklist.items if i.key == item_key), None) if checklist else None
+        if item is not None:
+            return record(person, checklist, item, ctx, msg.type, evidence)
+    # A photo right after a check-in documents that check-in.
+    since = to_utc(ctx.now) - EVIDENCE_WINDOW
+    latest = (CheckIn.select().where((CheckIn.staff == person) & (CheckIn.created_at >= since)
+                                     & CheckIn.evidence.is_null())
+              .order_by(CheckIn.created_at.desc(), CheckIn.id.desc()).first())
+    checklist = ctx.plan.checklist(latest.checklist) if latest else None
+    if latest is None or checklist is None:
+        return T.EVIDENCE_NO_TARGET
+    latest.evidence_type, latest.evidence = msg.type, evidence
+    latest.save()
+    return T.EVIDENCE_SAVED.format(item=checklist.item(latest.item).name)
+
+
+def checklist_text(person: Staff, checklist: Checklist) -> str:
+    done = checkins.done_items(person, checklist)
+    lines = [T.LIST_HEAD.format(checklist=checklist.name, done=len(done), total=len(checklist.items))]
+    first_pending = None
+    for n, item in enumerate(checklist.items, start=1):
+        mark = "✅" if item.key in done else "⬜"
+        if item.key not in done and first_pending is None:
+            first_pending = n
+        lines.append(f"{mark}{n} {item.name}")
+    if first_pending is not None:
+        foot = T.LIST_FOOT_MAIN if checklist.main else T.LIST_FOOT_OTHER
+        lines.append(foot.format(n=first_pending, short=checklist.short))
+    return "\n".join(lines)
+
+
+def progress_text(person: Staff, ctx: Context) -> str:
+    lines = [T.PROGRESS_HEAD.format(name=person.name)]
+    for checklist in ctx.plan.checklists:
+        done = checkins.done_items(person, checklist)
+        lines.append(T.PROGRESS_LINE.format(checklist=checklist.name, done=len(done), total=len(checklist.items)))
+    main = ctx.plan.main
+    dept = stats.report(main, ctx.plan.target, person.department_id).overall
+    lines.append(T.PROGRESS_DEPT.format(checklist=main.name, rate=T.pct(dept.participation_rate),
+                                        participants=dept.participants, eligible=dept.eligible))
+    return "\n".join(lines)
+
+
+def help_text(plan: Plan) -> str:
+    main = plan.main
+    others = [c for c in plan.checklists if not c.main]
+    example = main.items[0].aliases[0] if main.items[0].aliases else main.items[0].name
+    other_line = T.HELP_OTHERS.format(examples="、".join(f"{c.short} 1" for c in others)) if others else ""
+    return T.HELP.format(main=main.name, example=example, others=other_line).rstrip()
+
+
+def stats_text(person: Staff, ctx: Context) -> str:
+    plan, main = ctx.plan, ctx.plan.main
+    if person.role == "organiser":
+        rep = stats.report(main, plan.target)
+        o = rep.overall
+        lines = [
+            T.STATS_HEAD.format(checklist=main.name, rate=T.pct(o.participation_rate), participants=o.participants,
+                                eligible=o.eligible, target=T.pct(plan.target)),
+            T.STATS_DONE.format(rate=T.pct(o.completion_rate), completed=o.completed, eligible=o.eligible),
+        ]
+        low = stats.lowest(rep.departments, 5)
+        if low:
+            lines.append(T.STATS_LOWEST)
+            lines += [T.STATS_DEPT.format(n=n, name=d.name, rate=T.pct(d.participation_rate),
+                                          participants=d.participants, eligible=d.eligible)
+                      for n, d in enumerate(low, start=1)]
+        return "\n".join(lines)
+    if person.role == "leader":
+        o = stats.report(main, plan.target, person.department_id).overall
+        lines = [T.STATS_LEADER_HEAD.format(dept=person.department.name, checklist=main.name,
+                                            rate=T.pct(o.participation_rate), participants=o.participants,
+                                            eligible=o.eligible, target=T.pct(plan.target))]
+        pending = stats.pending_people(main, person.department_id)
+        if pending:
+            names = "、".join(p.name for p in pending[:20]) + ("等" if len(pending) > 20 else "")
+            lines.append(T.STATS_PENDING.format(count=len(pending), names=names))
+        else:
+            lines.append(T.STATS_NONE_PENDING)
+        return "\n".join(lines)
+    return T.REFUSED

@@ -1,0 +1,92 @@
+"""Exactly-once handling of inbound messages.
+
+Storing the message, running its handler and storing the reply happen in one write
+transaction keyed by the message's dedup key. WeChat's redeliveries of the same message,
+even concurrent ones, either find the stored row or block on its unique key until the
+first transaction commits, and then answer with the stored reply: one effect, one answer.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from typing import Callable
+
+from peewee import IntegrityError
+
+from bot import texts as T
+from bot.inbound import Inbound
+from models import InboundMessage, SeenNonce, db, to_utc
+
+log = logging.getLogger(__name__)
+NONCE_TTL = dt.timedelta(minutes=10)  # longer than the 300 s timestamp window
+
+
+class Replay(Exception):
+    """A (timestamp, nonce) pair already used by another message."""
+
+
+def process(msg: Inbound, body: str, timestamp: int, nonce: str, now: dt.datetime,
+            handler: Callable[[Inbound], str | None]) -> str | None:
+    """Reply text for msg (None means "success"); raises Replay."""
+    key = msg.dedup_key
+    try:
+        with db.atomic():
+            stored = _stored(key, timestamp, nonce)
+            if stored is not None:
+                return stored.reply
+            SeenNonce.create(timestamp=timestamp, nonce=nonce, dedup_key=key)
+            row = InboundMessage.create(dedup_key=key, openid=msg.openid, msg_type=_type(msg), body=body,
+                                        received_at=to_utc(now))
+            reply = handler(msg)
+            row.reply = reply
+            row.save(only=[InboundMessage.reply])
+            return reply
+    except Replay:
+        raise
+    except IntegrityError:
+        # A concurrent delivery won the race; its row is committed now.
+        return _after_race(key, timestamp, nonce)
+    except Exception:
+        log.exception("handler failed for %s", key)
+        return _store_failure(msg, key, body, timestamp, nonce, now)
+
+
+def _stored(key: str, timestamp: int, nonce: str) -> InboundMessage | None:
+    seen = SeenNonce.get_or_none((SeenNonce.timestamp == timestamp) & (SeenNonce.nonce == nonce))
+    if seen is not None and seen.dedup_key != key:
+        raise Replay(f"timestamp {timestamp} nonce {nonce} already used by {seen.dedup_key}")
+    return InboundMessage.get_or_none(InboundMessage.dedup_key == key)
+
+
+def _after_race(key: str, timestamp: int, nonce: str) -> str | None:
+    with db.atomic():
+        stored = _stored(key, timestamp, nonce)
+        if stored is None:
+            # The unique (timestamp, nonce) index fired for another message.
+            raise Replay(f"timestamp {timestamp} nonce {nonce} already used")
+        return stored.reply
+
+
+def _store_failure(msg: Inbound, key: str, body: str, timestamp: int, nonce: str, now: dt.datetime) -> str:
+    """Record a message whose handler crashed, with the apology it got: no second attempt on redelivery."""
+    try:
+        with db.atomic():
+            stored = _stored(key, timestamp, nonce)
+            if stored is not None:
+                return stored.reply
+            SeenNonce.create(timestamp=timestamp, nonce=nonce, dedup_key=key)
+            InboundMessage.create(dedup_key=key, openid=msg.openid, msg_type=_type(msg), body=body,
+                                  received_at=to_utc(now), reply=T.APOLOGY, failed=True)
+    except IntegrityError:
+        return _after_race(key, timestamp, nonce)
+    return T.APOLOGY
+
+
+def _type(msg: Inbound) -> str:
+    return f"event:{msg.event}" if msg.type == "event" else msg.type
+
+
+def prune_nonces(now: dt.datetime) -> int:
+    """Nonces older than the timestamp window can never be replayed: forget them."""
+    cutoff = int((now - NONCE_TTL).timestamp())
+    return SeenNonce.delete().where(SeenNonce.timestamp < cutoff).execute()

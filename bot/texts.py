@@ -1,0 +1,62 @@
+"""Staff-facing texts, simplified Chinese, each short enough for one phone screen."""
+from __future__ import annotations
+
+UNBOUND = "你还没有绑定身份。\n请回复「绑定 绑定码」，绑定码由本单位管理员发放。"
+WELCOME = "欢迎关注！回复「打卡」查看清单，回复「帮助」查看全部指令。"
+HINT = "没看懂这条消息。回复「帮助」查看可用指令。"
+APOLOGY = "抱歉，系统出了点问题，请稍后再试。"
+REFUSED = "抱歉，统计仅对组织者和部门负责人开放。"
+
+BIND_OK = "绑定成功：{dept} {name}。\n回复「打卡」查看清单。"
+BIND_ALREADY = "你已绑定为 {dept} {name}，无需重复绑定。"
+BIND_INVALID = "绑定码无效、已使用或已过期，请核对后重试。"
+BIND_LOCKED = "尝试次数过多，请 {minutes} 分钟后再试。"
+BIND_TAKEN = "此微信已绑定 {name}，一个微信只能绑定一人。如需换绑请联系管理员。"
+BIND_USAGE = "请回复「绑定 绑定码」，例如：绑定 AB3D5F7H"
+
+HELP = (
+    "打卡：查看「{main}」清单\n"
+    "打卡 2 或 {example}：记录一项\n"
+    "撤销 2：撤销自己的打卡\n"
+    "进度：我的进度和本部门参与率\n"
+    "{others}"
+)
+HELP_OTHERS = "其他清单：{examples}"
+
+LIST_HEAD = "「{checklist}」打卡（已完成 {done}/{total}）"
+LIST_FOOT_MAIN = "回复序号打卡，如「{n}」"
+LIST_FOOT_OTHER = "回复「{short} 序号」打卡，如「{short} {n}」"
+LIST_CLOSED = "本清单开放时间：{opens}—{closes}"
+
+RECORDED = "✅ 已记录：{item}\n「{checklist}」已完成 {done}/{total}"
+ALREADY = "「{item}」已打过卡，无需重复。\n「{checklist}」已完成 {done}/{total}"
+ALL_DONE = "🎉「{checklist}」全部完成，谢谢参与！"
+UNDONE = "已撤销：{item}\n「{checklist}」已完成 {done}/{total}"
+NOT_DONE = "「{item}」还没有打卡，无需撤销。"
+NO_SUCH_ITEM = "「{checklist}」里没有「{word}」。回复「{command}」查看清单。"
+CLOSED = "「{checklist}」不在开放期（{opens}—{closes}），暂不能打卡。"
+NEED_EVIDENCE = "「{item}」需要凭证：请直接发送一张照片，收到即记为完成。"
+
+EVIDENCE_SAVED = "照片已作为「{item}」的凭证存档。"
+EVIDENCE_NO_TARGET = "已收到。如需作为凭证，请先回复要打卡的项目，如「打卡 1」。"
+
+PROGRESS_HEAD = "{name}的进度"
+PROGRESS_LINE = "「{checklist}」已完成 {done}/{total}"
+PROGRESS_DEPT = "本部门「{checklist}」参与率 {rate}（{participants}/{eligible}）"
+
+STATS_HEAD = "「{checklist}」参与率 {rate}（{participants}/{eligible}），目标 {target}"
+STATS_DONE = "全部完成 {rate}（{completed}/{eligible}）"
+STATS_LOWEST = "参与率最低的部门："
+STATS_DEPT = "{n}. {name} {rate}（{participants}/{eligible}）"
+STATS_LEADER_HEAD = "{dept}「{checklist}」参与率 {rate}（{participants}/{eligible}），目标 {target}"
+STATS_PENDING = "尚未参与（{count}人）：{names}"
+STATS_NONE_PENDING = "本部门人人已参与。"
+
+
+def pct(rate: float) -> str:
+    text = f"{rate * 100:.1f}"
+    return (text[:-2] if text.endswith(".0") else text) + "%"
+
+
+def md(day) -> str:
+    return f"{day.month}月{day.day}日"

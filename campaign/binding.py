@@ -1,0 +1,109 @@
+"""One-time binding codes that link a WeChat openid to a person on the roster.
+
+Codes are random, stored only as SHA-256 hashes, single use and expire. Redemption is a
+conditional UPDATE, so of two openids racing for one code exactly one wins. An openid that
+fails too often within the window is refused until its failures age out of the window.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import secrets
+from dataclasses import dataclass
+
+from models import BindCode, BindFailure, Department, Staff, db, to_utc
+
+# No 0/O, 1/I/L: codes are read off paper and typed on phones.
+ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
+CODE_LENGTH = 8
+
+
+@dataclass(frozen=True)
+class BindPolicy:
+    ttl: dt.timedelta = dt.timedelta(days=7)
+    max_failures: int = 5
+    window: dt.timedelta = dt.timedelta(minutes=10)
+
+
+@dataclass(frozen=True)
+class BindResult:
+    ok: bool
+    reason: str  # bound | already | invalid | locked | openid_taken
+    person: Staff | None = None
+
+
+def hash_code(code: str) -> str:
+    return hashlib.sha256(normalise_code(code).encode()).hexdigest()
+
+
+def normalise_code(code: str) -> str:
+    return "".join(code.split()).upper()
+
+
+def looks_like_code(text: str) -> bool:
+    code = normalise_code(text)
+    return len(code) == CODE_LENGTH and all(c in ALPHABET for c in code)
+
+
+def new_code() -> str:
+    return "".join(secrets.choice(ALPHABET) for _ in range(CODE_LENGTH))
+
+
+def issue_codes(now: dt.datetime, policy: BindPolicy, department: str | None = None,
+                rebind: bool = False) -> list[tuple[Staff, str]]:
+    """A fresh code for every non-exempt person not yet bound (and bound ones with rebind).
+
+    Earlier unused codes of those people stop working: only the newest sheet is valid.
+    """
+    query = Staff.select(Staff, Department).join(Department).where(Staff.status != "exempt")
+    if department is not None:
+        query = query.where(Department.name == department)
+    if not rebind:
+        query = query.where(Staff.openid.is_null())
+    issued = []
+    created = to_utc(now)
+    with db.atomic():
+        for person in query.order_by(Department.name, Staff.name, Staff.id):
+            BindCode.delete().where((BindCode.staff == person) & BindCode.used_at.is_null()).execute()
+            code = new_code()
+            BindCode.create(staff=person, code_hash=hash_code(code), created_at=created,
+                            expires_at=created + policy.ttl)
+            issued.append((person, code))
+    return issued
+
+
+def is_locked(openid: str, now: dt.datetime, policy: BindPolicy) -> bool:
+    since = to_utc(now) - policy.window
+    failures = BindFailure.select().where((BindFailure.openid == openid) & (BindFailure.at > since)).count()
+    return failures >= policy.max_failures
+
+
+def redeem(openid: str, code: str, now: dt.datetime, policy: BindPolicy) -> BindResult:
+    """Bind openid to the person the code was issued to. Call inside a transaction."""
+    if is_locked(openid, now, policy):
+        return BindResult(False, "locked")
+    at = to_utc(now)
+    current = Staff.get_or_none(Staff.openid == openid)
+    row = BindCode.get_or_none(BindCode.code_hash == hash_code(code))
+    if row is None or row.used_at is not None or row.expires_at <= at:
+        BindFailure.create(openid=openid, at=at)
+        return BindResult(False, "invalid")
+    if current is not None and current.id != row.staff_id:
+        return BindResult(False, "openid_taken", current)
+    claimed = (BindCode.update(used_at=at, used_by=openid)
+               .where((BindCode.id == row.id) & BindCode.used_at.is_null())
+               .execute())
+    if claimed != 1:
+        BindFailure.create(openid=openid, at=at)
+        return BindResult(False, "invalid")
+    person = Staff.get_by_id(row.staff_id)
+    if person.openid == openid:
+        return BindResult(True, "already", person)
+    person.openid, person.bound_at = openid, at
+    person.save()
+    return BindResult(True, "bound", person)
+
+
+def prune_failures(now: dt.datetime, policy: BindPolicy) -> int:
+    return BindFailure.delete().where(BindFailure.at <= to_utc(now) - policy.window).execute()
+

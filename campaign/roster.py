@@ -1,0 +1,177 @@
+"""Roster import from CSV or XLSX.
+
+Rows are keyed by phone number: importing a file again updates people instead of adding
+them twice. A bad row is reported with its line number in the file (the header is line 1)
+and the good rows are imported all the same.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from models import ROLES, STATUSES, CheckIn, Department, Staff, db
+
+HEADERS = {
+    "姓名": "name", "name": "name",
+    "部门": "department", "department": "department",
+    "手机号": "phone", "手机": "phone", "phone": "phone",
+    "角色": "role", "role": "role",
+    "状态": "status", "status": "status",
+}
+REQUIRED = ("name", "department", "phone")
+ROLE_WORDS = {
+    "staff": "staff", "职工": "staff", "干部": "staff", "员工": "staff", "": "staff",
+    "leader": "leader", "部门负责人": "leader", "负责人": "leader", "领导": "leader",
+    "organiser": "organiser", "organizer": "organiser", "组织者": "organiser", "管理员": "organiser",
+}
+STATUS_WORDS = {
+    "active": "active", "在岗": "active", "正常": "active", "": "active",
+    "exempt": "exempt", "免除": "exempt", "请假": "exempt", "借调": "exempt", "休假": "exempt",
+}
+PHONE = re.compile(r"^1\d{10}$")
+
+
+class RosterError(Exception):
+    """The file as a whole cannot be read (format, encoding, headers)."""
+
+
+@dataclass
+class ImportReport:
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    errors: list[tuple[int, str]] = field(default_factory=list)
+
+    def summary(self) -> str:
+        return (f"created {self.created}, updated {self.updated}, unchanged {self.unchanged}, "
+                f"rejected {len(self.errors)}")
+
+
+def read_rows(path: str | Path) -> list[tuple[int, dict]]:
+    """(line number, {field: value}) for every data row; raises RosterError."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix == ".csv":
+        table = _read_csv(path)
+    elif suffix in (".xlsx", ".xlsm"):
+        table = _read_xlsx(path)
+    else:
+        raise RosterError(f"{path}: unsupported file type {suffix or '(none)'}; use .csv or .xlsx")
+    if not table:
+        raise RosterError(f"{path}: the file is empty")
+    header = [str(h or "").strip().lower() for h in table[0]]
+    columns = {}
+    for index, title in enumerate(header):
+        if title in HEADERS:
+            columns.setdefault(HEADERS[title], index)
+    missing = [f for f in REQUIRED if f not in columns]
+    if missing:
+        raise RosterError(f"{path}: line 1: missing column(s) {', '.join(missing)} "
+                          f"(expected 姓名, 部门, 手机号, 角色, 状态 or name, department, phone, role, status)")
+    rows = []
+    for line, cells in enumerate(table[1:], start=2):
+        if not any(str(c or "").strip() for c in cells):
+            continue
+        rows.append((line, {f: _cell(cells, i) for f, i in columns.items()}))
+    return rows
+
+
+def _cell(cells, index) -> str:
+    if index >= len(cells) or cells[index] is None:
+        return ""
+    value = cells[index]
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return str(value).strip()
+
+
+def _read_csv(path: Path) -> list[list]:
+    data = path.read_bytes()
+    for encoding in ("utf-8-sig", "gb18030"):
+        try:
+            text = data.decode(encoding)
+            break
+        except UnicodeDecodeError:
+            continue
+    else:
+        raise RosterError(f"{path}: not UTF-8 or GB18030 text")
+    return list(csv.reader(io.StringIO(text, newline="")))
+
+
+def _read_xlsx(path: Path) -> list[list]:
+    import zipfile
+
+    from openpyxl import load_workbook
+
+    try:
+        book = load_workbook(path, read_only=True, data_only=True)
+    except (zipfile.BadZipFile, KeyError, OSError, ValueError) as exc:
+        raise RosterError(f"{path}: not a readable .xlsx workbook ({exc})") from exc
+    try:
+        return [list(row) for row in book.worksheets[0].iter_rows(values_only=True)]
+    finally:
+        book.close()
+
+
+def validate_row(row: dict) -> tuple[dict | None, str | None]:
+    name, dept, phone = row.get("name", ""), row.get("department", ""), row.get("phone", "")
+    phone = re.sub(r"[\s-]", "", phone)
+    if phone.startswith("+86"):
+        phone = phone[3:]
+    if not name:
+        return None, "姓名/name is empty"
+    if len(name) > 50:
+        return None, "姓名/name is longer than 50 characters"
+    if not dept:
+        return None, "部门/department is empty"
+    if len(dept) > 100:
+        return None, "部门/department is longer than 100 characters"
+    if not PHONE.match(phone):
+        return None, f"手机号/phone {row.get('phone', '')!r} is not an 11-digit mainland mobile number"
+    role = ROLE_WORDS.get(row.get("role", "").lower())
+    if role is None:
+        return None, f"角色/role {row['role']!r} is not one of {', '.join(ROLES)}"
+    status = STATUS_WORDS.get(row.get("status", "").lower())
+    if status is None:
+        return None, f"状态/status {row['status']!r} is not one of {', '.join(STATUSES)}"
+    return {"name": name, "department": dept, "phone": phone, "role": role, "status": status}, None
+
+
+def import_roster(path: str | Path) -> ImportReport:
+    report = ImportReport()
+    seen: dict[str, int] = {}
+    for line, raw in read_rows(path):
+        row, error = validate_row(raw)
+        if error is None and row["phone"] in seen:
+            error = f"phone {row['phone']} already appears on line {seen[row['phone']]}"
+        if error:
+            report.errors.append((line, error))
+            continue
+        seen[row["phone"]] = line
+        with db.atomic():
+            outcome = upsert_person(row)
+        setattr(report, outcome, getattr(report, outcome) + 1)
+    return report
+
+
+def upsert_person(row: dict) -> str:
+    """Create or update one person; returns "created", "updated" or "unchanged"."""
+    dept, _ = Department.get_or_create(name=row["department"])
+    person = Staff.get_or_none(Staff.phone == row["phone"])
+    if person is None:
+        Staff.create(name=row["name"], phone=row["phone"], department=dept,
+                     role=row["role"], status=row["status"])
+        return "created"
+    changed = (person.name, person.department_id, person.role, person.status) != (
+        row["name"], dept.id, row["role"], row["status"])
+    if not changed:
+        return "unchanged"
+    if person.department_id != dept.id:
+        # Check-ins carry a copy of the department; a move carries them along.
+        CheckIn.update(department=dept).where(CheckIn.staff == person).execute()
+    person.name, person.department, person.role, person.status = row["name"], dept, row["role"], row["status"]
+    person.save()
+    return "updated"

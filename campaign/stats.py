@@ -1,0 +1,114 @@
+"""Participation against the target.
+
+Definitions (also in README):
+- eligible: a person on the roster who is not exempt, bound to WeChat or not;
+- participant: an eligible person with at least one check-in on the checklist;
+- completed: an eligible person who has done every item of the checklist.
+Check-ins of exempt people stay stored but count nowhere; items no longer in the plan
+count nowhere either.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from peewee import SQL, Case, fn
+
+from campaign.plan import Checklist
+from models import CheckIn, Department, Staff
+
+
+@dataclass(frozen=True)
+class Rate:
+    eligible: int
+    participants: int
+    completed: int
+
+    @property
+    def participation_rate(self) -> float:
+        return round(self.participants / self.eligible, 4) if self.eligible else 0.0
+
+    @property
+    def completion_rate(self) -> float:
+        return round(self.completed / self.eligible, 4) if self.eligible else 0.0
+
+    def as_dict(self) -> dict:
+        return {**asdict(self), "participation_rate": self.participation_rate,
+                "completion_rate": self.completion_rate}
+
+
+@dataclass(frozen=True)
+class DepartmentRate(Rate):
+    department_id: int = 0
+    name: str = ""
+
+
+@dataclass(frozen=True)
+class Report:
+    checklist: Checklist
+    target: float
+    overall: Rate
+    departments: list[DepartmentRate]
+    items: list[tuple[str, str, int]]  # (key, name, number of eligible people done)
+
+    def as_dict(self) -> dict:
+        return {
+            "checklist": {"key": self.checklist.key, "name": self.checklist.name},
+            "target": self.target,
+            "overall": self.overall.as_dict(),
+            "departments": [{"name": d.name, **Rate.as_dict(d)} for d in self.departments],
+            "items": [{"key": k, "name": n, "done": done} for k, n, done in self.items],
+        }
+
+
+def _eligible_checkins(checklist: Checklist):
+    return (CheckIn.select()
+            .join(Staff, on=(CheckIn.staff == Staff.id))
+            .where((CheckIn.checklist == checklist.key)
+                   & (CheckIn.item.in_([i.key for i in checklist.items]))
+                   & (Staff.status != "exempt")))
+
+
+def report(checklist: Checklist, target: float, department_id: int | None = None) -> Report:
+    eligible_q = (Staff.select(Staff.department, fn.COUNT(Staff.id).alias("n"))
+                  .where(Staff.status != "exempt").group_by(Staff.department))
+    per_person = (_eligible_checkins(checklist)
+                  .select(CheckIn.department, CheckIn.staff, fn.COUNT(CheckIn.id).alias("n"))
+                  .group_by(CheckIn.department, CheckIn.staff))
+    if department_id is not None:
+        eligible_q = eligible_q.where(Staff.department == department_id)
+        per_person = per_person.where(CheckIn.department == department_id)
+    eligible = {row.department_id: row.n for row in eligible_q}
+    sub = per_person.alias("p")
+    size = len(checklist.items)
+    done_q = (CheckIn.select(sub.c.department_id, fn.COUNT(SQL("*")).alias("participants"),
+                             fn.SUM(Case(None, [(sub.c.n >= size, 1)], 0)).alias("completed"))
+              .from_(sub).group_by(sub.c.department_id).tuples())
+    done = {dept: (int(p), int(c or 0)) for dept, p, c in done_q}
+
+    names = dict(Department.select(Department.id, Department.name).tuples())
+    departments = []
+    for dept_id in sorted(set(eligible) | set(done), key=lambda d: names.get(d, "")):
+        p, c = done.get(dept_id, (0, 0))
+        departments.append(DepartmentRate(eligible.get(dept_id, 0), p, c, dept_id, names.get(dept_id, "?")))
+    overall = Rate(sum(d.eligible for d in departments), sum(d.participants for d in departments),
+                   sum(d.completed for d in departments))
+
+    items_q = _eligible_checkins(checklist).select(CheckIn.item, fn.COUNT(CheckIn.id)).group_by(CheckIn.item)
+    if department_id is not None:
+        items_q = items_q.where(CheckIn.department == department_id)
+    by_item = dict(items_q.tuples())
+    items = [(i.key, i.name, int(by_item.get(i.key, 0))) for i in checklist.items]
+    return Report(checklist, target, overall, departments, items)
+
+
+def lowest(departments: list[DepartmentRate], n: int) -> list[DepartmentRate]:
+    """The n departments furthest from the target (only departments with eligible people)."""
+    ranked = [d for d in departments if d.eligible]
+    return sorted(ranked, key=lambda d: (d.participation_rate, -d.eligible, d.name))[:n]
+
+
+def pending_people(checklist: Checklist, department_id: int) -> list[Staff]:
+    """Eligible people of a department who have not started the checklist."""
+    started = _eligible_checkins(checklist).select(CheckIn.staff).where(CheckIn.department == department_id)
+    return list(Staff.select().where((Staff.department == department_id) & (Staff.status != "exempt")
+                                     & Staff.id.not_in(started)).order_by(Staff.name))

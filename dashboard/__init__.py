@@ -1,0 +1,1 @@
+"""Organiser-facing HTTP: the JSON API now, web pages later."""

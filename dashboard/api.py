@@ -1,0 +1,56 @@
+"""Organiser API: bearer-token JSON. One error type, one handler."""
+from __future__ import annotations
+
+import hmac
+
+from flask import Blueprint, jsonify, request
+
+from campaign import stats
+from models import db
+from runtime import runtime
+
+bp = Blueprint("api", __name__)
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status, self.message = status, message
+
+
+@bp.errorhandler(ApiError)
+def api_error(exc: ApiError):
+    response = jsonify(error=exc.message)
+    response.status_code = exc.status
+    if exc.status == 401:
+        response.headers["WWW-Authenticate"] = 'Bearer realm="tuanjie"'
+    return response
+
+
+def require_token() -> None:
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    expected = runtime().config.api.token
+    if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), expected.encode()):
+        raise ApiError(401, "missing or wrong bearer token")
+
+
+@bp.get("/api/stats")
+def api_stats():
+    require_token()
+    plan = runtime().plan
+    key = request.args.get("checklist")
+    checklist = plan.main if key is None else plan.checklist(key)
+    if checklist is None:
+        known = ", ".join(c.key for c in plan.checklists)
+        raise ApiError(404, f"no checklist {key!r} in the plan (known: {known})")
+    return jsonify(stats.report(checklist, plan.target).as_dict())
+
+
+@bp.get("/healthz")
+def healthz():
+    try:
+        db.execute_sql("SELECT 1").fetchone()
+    except Exception as exc:  # any database failure means "not healthy"
+        return jsonify(status="error", database=str(exc)), 503
+    return jsonify(status="ok")

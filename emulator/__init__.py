@@ -1,0 +1,1 @@
+"""A local fake of the WeChat platform. Used by `make run` and the tests; never imported by production code."""

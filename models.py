@@ -1,0 +1,181 @@
+"""peewee models and database set-up.
+
+The database is deferred (a DatabaseProxy) and bound by `init_database(url)`, so that
+importing this module opens nothing. Timestamps are stored as naive UTC datetimes;
+callers convert with `to_utc()`.
+
+Check-in rows carry a copy of the person's department: participation by department
+is then a covering-index scan instead of a JOIN (see DESIGN.md, measured facts).
+"""
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+from peewee import (
+    BooleanField,
+    CharField,
+    DatabaseProxy,
+    DateTimeField,
+    ForeignKeyField,
+    IntegerField,
+    Model,
+    SqliteDatabase,
+    TextField,
+)
+from playhouse.db_url import connect as connect_url
+
+db = DatabaseProxy()
+
+ROLES = ("staff", "leader", "organiser")
+STATUSES = ("active", "exempt")
+
+
+def to_utc(moment: dt.datetime) -> dt.datetime:
+    """Aware datetime -> naive UTC for storage."""
+    if moment.tzinfo is None:
+        raise ValueError("naive datetime: pass an aware `now`")
+    return moment.astimezone(dt.timezone.utc).replace(tzinfo=None)
+
+
+class BaseModel(Model):
+    class Meta:
+        database = db
+
+
+class Department(BaseModel):
+    name = CharField(max_length=100, unique=True)
+
+
+class Staff(BaseModel):
+    name = CharField(max_length=50)
+    phone = CharField(max_length=20, unique=True)
+    department = ForeignKeyField(Department, backref="staff", on_delete="RESTRICT")
+    role = CharField(max_length=10, default="staff")
+    status = CharField(max_length=10, default="active")
+    openid = CharField(max_length=64, null=True, unique=True)
+    bound_at = DateTimeField(null=True)
+    # An evidence-required item waiting for the photo that completes it: "checklist/item".
+    awaiting = CharField(max_length=80, null=True)
+
+    class Meta:
+        indexes = ((("status", "department"), False),)
+
+    @property
+    def eligible(self) -> bool:
+        return self.status != "exempt"
+
+
+class BindCode(BaseModel):
+    staff = ForeignKeyField(Staff, backref="codes", on_delete="CASCADE")
+    code_hash = CharField(max_length=64, unique=True)
+    created_at = DateTimeField()
+    expires_at = DateTimeField()
+    used_at = DateTimeField(null=True)
+    used_by = CharField(max_length=64, null=True)
+
+
+class BindFailure(BaseModel):
+    openid = CharField(max_length=64)
+    at = DateTimeField()
+
+    class Meta:
+        indexes = ((("openid", "at"), False),)
+
+
+class CheckIn(BaseModel):
+    staff = ForeignKeyField(Staff, backref="checkins", on_delete="CASCADE")
+    department = ForeignKeyField(Department, on_delete="RESTRICT")
+    checklist = CharField(max_length=40)
+    item = CharField(max_length=40)
+    created_at = DateTimeField()
+    # Evidence: media id of a photo/voice/video sent by the person, or a short text.
+    evidence_type = CharField(max_length=10, null=True)
+    evidence = TextField(null=True)
+
+    class Meta:
+        indexes = (
+            (("staff", "checklist", "item"), True),
+            (("checklist", "department", "staff"), False),
+            (("checklist", "item", "staff"), False),
+        )
+
+
+class InboundMessage(BaseModel):
+    """Every message and event from WeChat, stored once, with the reply we gave."""
+
+    dedup_key = CharField(max_length=200, unique=True)
+    openid = CharField(max_length=64)
+    msg_type = CharField(max_length=30)
+    body = TextField(null=True)
+    received_at = DateTimeField()
+    reply = TextField(null=True)
+    failed = BooleanField(default=False)
+
+
+class SeenNonce(BaseModel):
+    """(timestamp, nonce) pairs seen on signed POSTs: a pair reused on another message is a replay."""
+
+    timestamp = IntegerField()
+    nonce = CharField(max_length=64)
+    dedup_key = CharField(max_length=200)
+
+    class Meta:
+        indexes = ((("timestamp", "nonce"), True),)
+
+
+ALL_MODELS = [Department, Staff, BindCode, BindFailure, CheckIn, InboundMessage, SeenNonce]
+
+
+def make_database(url: str, base_dir: str | Path = "."):
+    """Database object for a URL; SQLite paths are relative to base_dir."""
+    if url.startswith("sqlite:///"):
+        path = Path(url[len("sqlite:///"):])
+        if str(path) != ":memory:":
+            path = path if path.is_absolute() else Path(base_dir) / path
+            path.parent.mkdir(parents=True, exist_ok=True)
+        # BEGIN IMMEDIATE takes the write lock up front, so two writers never deadlock
+        # upgrading read locks; WAL lets readers go on while one writes.
+        return SqliteDatabase(
+            str(path),
+            lock_type="IMMEDIATE",
+            pragmas={
+                "journal_mode": "wal",
+                "busy_timeout": 10000,
+                "foreign_keys": 1,
+                "synchronous": "normal",
+            },
+        )
+    return connect_url(url)
+
+
+def init_database(url: str, base_dir: str | Path = "."):
+    database = make_database(url, base_dir)
+    db.initialize(database)
+    return database
+
+
+def create_schema() -> list[str]:
+    """Create missing tables, columns and indexes; safe to run again.
+
+    Returns what changed, e.g. ["table staff", "column staff.awaiting"]. Columns added to
+    an existing table must be nullable or have a default (old rows get it).
+    """
+    from playhouse.migrate import SchemaMigrator, migrate
+
+    existing = set(db.get_tables())
+    changes = []
+    migrator = SchemaMigrator.from_database(db.obj)
+    for model in ALL_MODELS:
+        table = model._meta.table_name
+        if table not in existing:
+            changes.append(f"table {table}")
+            continue
+        have = {c.name for c in db.get_columns(table)}
+        for f in model._meta.sorted_fields:
+            if f.column_name not in have:
+                migrate(migrator.add_column(table, f.column_name, f))
+                changes.append(f"column {table}.{f.column_name}")
+    with db.atomic():
+        db.create_tables(ALL_MODELS, safe=True)
+    return changes

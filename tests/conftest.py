@@ -1,0 +1,157 @@
+"""A small world for the tests: a config file, a real database (SQLite file, and PostgreSQL
+where the machine runs one), the server on a loopback port, and a WeChat platform that
+signs and encrypts with wechatpy.
+"""
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg2
+import pytest
+import requests
+from werkzeug.serving import make_server
+
+from config import APP_ROOT, DEMO_AES_KEY, load_config
+from emulator import inbound
+from models import ALL_MODELS, db
+
+PG_URL = os.environ.get("TUANJIE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
+API_TOKEN = "test-api-token-123"
+TOKEN = "testToken42"
+APP_ID = "wx0000test0000app"
+
+ROSTER = """姓名,部门,手机号,角色,状态
+Alice,办公室,13900000001,organiser,
+Bob,办公室,13900000002,staff,
+Carol,办公室,13900000003,staff,exempt
+Dave,组织科,13900000011,leader,
+Erin,组织科,13900000012,staff,
+Frank,宣传科,13900000021,staff,
+"""
+
+
+def pg_available() -> bool:
+    try:
+        psycopg2.connect(PG_URL, connect_timeout=2).close()
+        return True
+    except psycopg2.OperationalError:
+        return False
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def db_url(request, tmp_path):
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'tuanjie.db'}"
+    if not pg_available():
+        if os.environ.get("CI"):
+            pytest.fail(f"PostgreSQL not reachable at {PG_URL} (CI must start it)")
+        pytest.skip("PostgreSQL not running here")
+    return PG_URL
+
+
+def write_config(tmp_path: Path, db_url: str, mode: str = "safe", **extra) -> Path:
+    path = tmp_path / "config.toml"
+    plan = extra.pop("plan", str(APP_ROOT / "plans" / "minzu_tuanjie.toml"))
+    path.write_text(f"""
+[wechat]
+app_id = "{APP_ID}"
+app_secret = "test-secret"
+token = "{TOKEN}"
+encoding_aes_key = "{DEMO_AES_KEY}"
+encrypt_mode = "{mode}"
+api_base = "http://127.0.0.1:9"
+
+[database]
+url = "{db_url}"
+
+[campaign]
+plan = "{plan}"
+
+[api]
+token = "{API_TOKEN}"
+""", encoding="utf-8")
+    return path
+
+
+@dataclass
+class World:
+    base: str
+    platform: inbound.Platform
+    tmp: Path
+    app: object
+
+    def post(self, xml: str, **sign_kw) -> requests.Response:
+        signed = self.platform.sign_request(xml, **sign_kw)
+        return requests.post(f"{self.base}/wechat?{signed.query_string}", data=signed.body, timeout=10)
+
+    def say(self, openid: str, content: str, **kw) -> str | None:
+        r = self.post(inbound.text(openid, content, **kw))
+        assert r.status_code == 200, r.text
+        return self.platform.reply_text(r.text, {})
+
+    def send(self, xml: str) -> str | None:
+        r = self.post(xml)
+        assert r.status_code == 200, r.text
+        return self.platform.reply_text(r.text, {})
+
+    def stats(self, **params) -> dict:
+        r = requests.get(f"{self.base}/api/stats", params=params,
+                         headers={"Authorization": f"Bearer {API_TOKEN}"}, timeout=10)
+        assert r.status_code == 200, r.text
+        return r.json()
+
+    def cli(self, *args) -> "click.testing.Result":  # noqa: F821
+        return self.app.test_cli_runner().invoke(args=list(args))
+
+
+def reset_schema(url: str):
+    from models import init_database
+
+    init_database(url)
+    with db.connection_context():
+        db.drop_tables(ALL_MODELS, safe=True)
+
+
+def start(tmp_path: Path, db_url: str, mode: str = "safe", roster: str | None = ROSTER, clock=None, **extra):
+    from server import create_app
+
+    reset_schema(db_url)
+    cfg = load_config(write_config(tmp_path, db_url, mode, **extra), environ={})
+    app = create_app(cfg, clock=clock)
+    world_cli = app.test_cli_runner()
+    result = world_cli.invoke(args=["init-db"])
+    assert result.exit_code == 0, result.output
+    if roster:
+        (tmp_path / "roster.csv").write_text(roster, encoding="utf-8")
+        result = world_cli.invoke(args=["import-staff", str(tmp_path / "roster.csv")])
+        assert result.exit_code == 0, result.output
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    platform = inbound.Platform(TOKEN, DEMO_AES_KEY, APP_ID, "compat" if mode == "compat" else mode)
+    world = World(f"http://127.0.0.1:{server.server_port}", platform, tmp_path, app)
+    return world, server
+
+
+@pytest.fixture
+def world(tmp_path, db_url):
+    w, server = start(tmp_path, db_url)
+    yield w
+    server.shutdown()
+    if not db.is_closed():
+        db.close()
+
+
+def bind(world: World, phone: str, openid: str) -> None:
+    """Bind through the real path: issue a code with the CLI, redeem it over the webhook."""
+    out = world.tmp / f"codes-{phone}.csv"
+    result = world.cli("bind-codes", "--out", str(out), "--rebind")
+    assert result.exit_code == 0, result.output
+    import csv
+
+    rows = {r["phone"]: r["code"] for r in csv.DictReader(out.open(encoding="utf-8-sig"))}
+    reply = world.say(openid, f"绑定 {rows[phone]}")
+    assert reply.startswith("绑定成功"), reply
