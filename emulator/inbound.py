@@ -5,6 +5,7 @@ library output a real deployment sees, not against our own code.
 """
 from __future__ import annotations
 
+import re
 import secrets
 import time
 from dataclasses import dataclass
@@ -32,6 +33,11 @@ def _xml(fields: dict) -> str:
         else:
             inner.append(f"<{key}><![CDATA[{value}]]></{key}>")
     return "<xml>" + "".join(inner) + "</xml>"
+
+
+def _from_user(xml: str) -> str:
+    found = re.search(r"<FromUserName>(?:<!\[CDATA\[)?(.*?)(?:\]\]>)?</FromUserName>", xml)
+    return found.group(1) if found else ""
 
 
 def text(openid: str, content: str, msg_id: int | None = None, create_time: int | None = None) -> str:
@@ -80,7 +86,7 @@ class Platform:
         sealed = xmltodict.parse(self.crypto.encrypt_message(xml, nonce, ts))["xml"]
         encrypt = sealed["Encrypt"]
         query.update(encrypt_type="aes", msg_signature=sealed["MsgSignature"],
-                     openid=xmltodict.parse(xml)["xml"].get("FromUserName", ""))
+                     openid=_from_user(xml))
         if self.mode == "compat":
             # Compat mode carries both the plaintext fields and the ciphertext.
             plain = xml[len("<xml>"):-len("</xml>")]

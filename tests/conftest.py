@@ -129,7 +129,7 @@ def start(tmp_path: Path, db_url: str, mode: str = "safe", roster: str | None = 
         result = world_cli.invoke(args=["import-staff", str(tmp_path / "roster.csv")])
         assert result.exit_code == 0, result.output
     server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     platform = inbound.Platform(TOKEN, DEMO_AES_KEY, APP_ID, "compat" if mode == "compat" else mode)
     world = World(f"http://127.0.0.1:{server.server_port}", platform, tmp_path, app)
@@ -155,3 +155,20 @@ def bind(world: World, phone: str, openid: str) -> None:
     rows = {r["phone"]: r["code"] for r in csv.DictReader(out.open(encoding="utf-8-sig"))}
     reply = world.say(openid, f"绑定 {rows[phone]}")
     assert reply.startswith("绑定成功"), reply
+
+
+@pytest.fixture
+def make_world(tmp_path, db_url):
+    """Start a world with other settings: make_world(mode="plain", roster=..., clock=...)."""
+    servers = []
+
+    def factory(**kw):
+        w, server = start(tmp_path, db_url, **kw)
+        servers.append(server)
+        return w
+
+    yield factory
+    for server in servers:
+        server.shutdown()
+    if not db.is_closed():
+        db.close()

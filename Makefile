@@ -1,0 +1,30 @@
+# Two commands on a fresh machine: `make run` and `make test`.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PORT ?= 8000
+HOST ?= 127.0.0.1
+
+.PHONY: install run test bench clean
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+install: $(VENV)/.installed
+
+run: install
+	$(BIN)/flask --app server init-db
+	$(BIN)/flask --app server demo
+	@echo "Webhook: http://$(HOST):$(PORT)/wechat   API: http://$(HOST):$(PORT)/api/stats"
+	$(BIN)/flask --app server run --host $(HOST) --port $(PORT)
+
+test: install
+	$(BIN)/python -m pytest -q -p no:cacheprovider tests
+
+bench: install
+	$(BIN)/python bench/webhook.py
+
+clean:
+	rm -rf $(VENV) data

@@ -1,0 +1,83 @@
+"""Roster import through the CLI: CSV and XLSX, bad rows by line, re-import updates."""
+from openpyxl import Workbook
+
+from models import CheckIn, Department, Staff
+from tests.conftest import bind
+
+
+def import_file(world, name: str, content: str | bytes):
+    path = world.tmp / name
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    else:
+        path.write_text(content, encoding="utf-8")
+    return world.cli("import-staff", str(path))
+
+
+def test_bad_rows_are_reported_by_line_and_good_rows_still_imported(make_world):
+    world = make_world(roster=None)
+    result = import_file(world, "r.csv", (
+        "姓名,部门,手机号,角色,状态\n"
+        "甲,办公室,13700000001,,\n"
+        ",办公室,13700000002,,\n"          # line 3: no name
+        "丙,办公室,12345,,\n"              # line 4: bad phone
+        "丁,,13700000004,,\n"              # line 5: no department
+        "戊,办公室,13700000005,boss,\n"     # line 6: unknown role
+        "己,办公室,13700000006,,gone\n"     # line 7: unknown status
+        "\n"
+        "庚,组织科,13700000001,,\n"         # line 9: phone repeated from line 2
+        "辛,组织科,137 0000 0008,组织者,请假\n"
+    ))
+    assert result.exit_code == 1
+    out = result.output
+    for line, word in [(3, "name"), (4, "phone"), (5, "department"), (6, "role"), (7, "status"), (9, "line 2")]:
+        assert f"line {line}:" in out and word in out.split(f"line {line}:")[1].splitlines()[0], (line, out)
+    assert "created 2" in out and "rejected 6" in out
+    xin = Staff.get(Staff.phone == "13700000008")
+    assert (xin.role, xin.status) == ("organiser", "exempt")
+
+
+def test_reimport_updates_by_phone_and_carries_check_ins_to_the_new_department(world):
+    bind(world, "13900000002", "o-bob")
+    world.say("o-bob", "1")
+    result = import_file(world, "r2.csv", "name,department,phone,role,status\nRobert,组织科,13900000002,leader,\n")
+    assert result.exit_code == 0 and "updated 1" in result.output
+    assert Staff.select().where(Staff.phone == "13900000002").count() == 1
+    bob = Staff.get(Staff.phone == "13900000002")
+    assert (bob.name, bob.department.name, bob.role, bob.openid) == ("Robert", "组织科", "leader", "o-bob")
+    assert CheckIn.get().department.name == "组织科"
+    s = world.stats()
+    org = next(d for d in s["departments"] if d["name"] == "组织科")
+    assert (org["eligible"], org["participants"]) == (3, 1)
+    again = import_file(world, "r2.csv", "name,department,phone,role,status\nRobert,组织科,13900000002,leader,\n")
+    assert "unchanged 1" in again.output
+
+
+def test_xlsx_with_chinese_headers(make_world):
+    world = make_world(roster=None)
+    book = Workbook()
+    sheet = book.active
+    sheet.append(["姓名", "部门", "手机号", "角色", "状态"])
+    sheet.append(["古丽", "办公室", 13600000001, "部门负责人", None])
+    sheet.append(["坏行", "办公室", "x", None, None])
+    path = world.tmp / "r.xlsx"
+    book.save(path)
+    result = world.cli("import-staff", str(path))
+    assert "line 3:" in result.output and "created 1" in result.output
+    assert Staff.get(Staff.phone == "13600000001").role == "leader"
+
+
+def test_gbk_csv_from_excel_is_read(make_world):
+    world = make_world(roster=None)
+    result = import_file(world, "r.csv", "姓名,部门,手机号\n阿依,宣传科,13500000001\n".encode("gb18030"))
+    assert result.exit_code == 0, result.output
+    assert Department.get().name == "宣传科"
+
+
+def test_unreadable_files_name_the_problem(make_world):
+    world = make_world(roster=None)
+    assert "missing column" in import_file(world, "r.csv", "who,where\na,b\n").output
+    assert "unsupported file type" in import_file(world, "r.txt", "x").output
+    assert "not a readable .xlsx" in import_file(world, "r.xlsx", b"not a zip").output
+    assert "empty" in import_file(world, "e.csv", "").output
+    assert Staff.select().count() == 0

@@ -1,0 +1,77 @@
+"""Participation maths on a small roster, straight against the domain and the database."""
+import datetime as dt
+
+import pytest
+
+from campaign import checkins, stats
+from campaign.plan import load_plan
+from config import APP_ROOT
+from models import CheckIn, Department, Staff, create_schema, db, init_database
+from tests.conftest import reset_schema
+
+NOW = dt.datetime(2026, 6, 1, 10, 0, tzinfo=dt.timezone(dt.timedelta(hours=8)))
+
+
+@pytest.fixture
+def plan():
+    return load_plan(APP_ROOT / "plans" / "minzu_tuanjie.toml", NOW.date())
+
+
+@pytest.fixture
+def people(db_url):
+    reset_schema(db_url)
+    init_database(db_url)
+    with db.connection_context():
+        create_schema()
+        a, b = Department.create(name="甲科"), Department.create(name="乙科")
+        folks = {}
+        for name, dept, status in [("p1", a, "active"), ("p2", a, "active"), ("p3", a, "exempt"),
+                                   ("p4", b, "active"), ("p5", b, "active"), ("p6", b, "active")]:
+            folks[name] = Staff.create(name=name, phone=f"1390000{len(folks):04d}", department=dept, status=status)
+        yield folks
+
+
+def do(person, plan, *numbers, checklist=None):
+    checklist = checklist or plan.main
+    for n in numbers:
+        checkins.record(person, checklist, checklist.item_by_number(n), NOW)
+
+
+def test_rates_by_department_item_and_overall(people, plan):
+    p = people
+    do(p["p1"], plan, 1, 2, 3, 4, 5)   # completed
+    do(p["p2"], plan, 1)               # participant
+    do(p["p3"], plan, 1, 2, 3, 4, 5)   # exempt: counts nowhere
+    do(p["p4"], plan, 2, 2)            # the same item twice is one check-in
+    rep = stats.report(plan.main, plan.target)
+    assert (rep.overall.eligible, rep.overall.participants, rep.overall.completed) == (5, 3, 1)
+    assert rep.overall.participation_rate == 0.6 and rep.overall.completion_rate == 0.2
+    by_name = {d.name: d for d in rep.departments}
+    assert (by_name["甲科"].eligible, by_name["甲科"].participants, by_name["甲科"].completed) == (2, 2, 1)
+    assert (by_name["乙科"].eligible, by_name["乙科"].participants, by_name["乙科"].completed) == (3, 1, 0)
+    assert [done for _, _, done in rep.items] == [2, 2, 1, 1, 1]
+    assert [d.name for d in stats.lowest(rep.departments, 5)] == ["乙科", "甲科"]
+    assert {s.name for s in stats.pending_people(plan.main, by_name["乙科"].department_id)} == {"p5", "p6"}
+
+
+def test_checklists_are_counted_separately(people, plan):
+    pairing = plan.checklist("pairing")
+    do(people["p4"], plan, 1, checklist=pairing)
+    assert stats.report(plan.main, 1.0).overall.participants == 0
+    assert stats.report(pairing, 1.0).overall.participants == 1
+
+
+def test_items_dropped_from_the_plan_count_nowhere(people, plan):
+    CheckIn.create(staff=people["p1"], department=people["p1"].department_id, checklist="wuge",
+                   item="retired_item", created_at=NOW.replace(tzinfo=None))
+    assert stats.report(plan.main, 1.0).overall.participants == 0
+
+
+def test_empty_roster_reports_zero_not_an_error(db_url, plan):
+    reset_schema(db_url)
+    init_database(db_url)
+    with db.connection_context():
+        create_schema()
+        rep = stats.report(plan.main, 1.0)
+    assert rep.overall.as_dict() == {"eligible": 0, "participants": 0, "completed": 0,
+                                     "participation_rate": 0.0, "completion_rate": 0.0}
