@@ -139,6 +139,9 @@ def build(raw: dict, environ, base_dir: str, demo: bool) -> Config:
             expected = type(getattr(cls(), key))
             if type(value) is not expected:
                 raise ConfigError(f"{name}.{key}: must be {expected.__name__}, got {type(value).__name__}")
+        if name == "campaign" and "plan" not in values:
+            # The shipped plan, wherever the config file lives.
+            values = {**values, "plan": str(APP_ROOT / CampaignConfig.plan)}
         section = cls(**values)
         for (sec, key), var in ENV_OVERRIDES.items():
             if sec == name and environ.get(var):

@@ -1,0 +1,54 @@
+"""Organiser API auth and shape, health check, schema creation and upgrade."""
+import requests
+
+from models import Staff, db
+from tests.conftest import API_TOKEN, bind
+
+
+def test_stats_needs_the_bearer_token(world):
+    url = f"{world.base}/api/stats"
+    assert requests.get(url, timeout=10).status_code == 401
+    assert requests.get(url, headers={"Authorization": "Bearer wrong-token-000"}, timeout=10).status_code == 401
+    assert requests.get(url, headers={"Authorization": API_TOKEN}, timeout=10).status_code == 401
+    r = requests.get(url, headers={"Authorization": f"Bearer {API_TOKEN}"}, timeout=10)
+    assert r.status_code == 200
+    body = r.json()
+    assert set(body) == {"checklist", "target", "overall", "departments", "items"}
+    assert set(body["overall"]) == {"eligible", "participants", "completed", "participation_rate", "completion_rate"}
+    assert body["target"] == 1.0 and body["checklist"]["key"] == "wuge"
+    assert {d["name"] for d in body["departments"]} == {"办公室", "组织科", "宣传科"}
+
+
+def test_unknown_checklist_is_404_naming_it(world):
+    r = requests.get(f"{world.base}/api/stats", params={"checklist": "nope"},
+                     headers={"Authorization": f"Bearer {API_TOKEN}"}, timeout=10)
+    assert r.status_code == 404 and "nope" in r.json()["error"] and "wuge" in r.json()["error"]
+
+
+def test_healthz_reports_the_database(world):
+    r = requests.get(f"{world.base}/healthz", timeout=10)
+    assert (r.status_code, r.json()["status"]) == (200, "ok")
+
+
+def test_init_db_twice_keeps_everything(world):
+    bind(world, "13900000002", "o-bob")
+    world.say("o-bob", "1")
+    result = world.cli("init-db")
+    assert result.exit_code == 0 and "up to date" in result.output
+    assert Staff.select().count() == 6 and world.stats()["overall"]["participants"] == 1
+
+
+def test_init_db_adds_a_column_missing_from_an_older_schema(world):
+    with db.connection_context():
+        db.execute_sql("ALTER TABLE staff DROP COLUMN awaiting")
+    result = world.cli("init-db")
+    assert "column staff.awaiting" in result.output, result.output
+    assert Staff.select().count() == 6
+
+
+def test_demo_loads_the_roster_with_bound_users_and_exempt_people(world):
+    result = world.cli("demo")
+    assert result.exit_code == 0, result.output
+    demo = Staff.get(Staff.phone == "13800000002")
+    assert demo.openid == "demo-13800000002"
+    assert "已完成 1/5" in world.say("demo-13800000002", "打卡 1")

@@ -1,0 +1,123 @@
+"""Config and plan validation name the key or field and the reason; start-up stops on them."""
+import datetime as dt
+import subprocess
+import sys
+
+import pytest
+
+from campaign.plan import PlanError, load_plan, parse_plan
+from config import APP_ROOT, ConfigError, load_config
+
+TODAY = dt.date(2026, 12, 1)
+SEED = APP_ROOT / "plans" / "minzu_tuanjie.toml"
+
+
+def write(tmp_path, text: str, name="config.toml"):
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize("text, words", [
+    ('[wechat]\nencrypt_mode = "secret"', ["wechat.encrypt_mode", "safe, compat, plain"]),
+    ('[wechat]\ntoken = "x"', ["wechat.token", "3-32"]),
+    ('[wechat]\nencoding_aes_key = "short"', ["wechat.encoding_aes_key", "43"]),
+    ('[wechat]\napi_base = "ftp://x"', ["wechat.api_base"]),
+    ('[wechat]\ncolour = "red"', ["wechat.colour", "unknown key"]),
+    ('[wechat]\ntoken = 42', ["wechat.token", "must be str"]),
+    ('[database]\nurl = "oracle://x"', ["database.url", "unsupported"]),
+    ('[campaign]\ntimezone = "Mars/Olympus"', ["campaign.timezone"]),
+    ('[campaign]\nplan = "nope.toml"', ["campaign.plan", "does not exist"]),
+    ('[api]\ntoken = "short"', ["api.token", "12"]),
+    ('[binding]\nmax_failures = 0', ["binding.max_failures"]),
+    ('[bogus]\nx = 1', ["[bogus]", "unknown section"]),
+    ("this is = = not toml", ["not valid TOML"]),
+])
+def test_bad_config_names_key_and_problem(tmp_path, text, words):
+    with pytest.raises(ConfigError) as err:
+        load_config(write(tmp_path, text), environ={})
+    for word in words:
+        assert word in str(err.value)
+
+
+def test_missing_config_means_demo_defaults_but_a_named_missing_file_is_an_error(tmp_path):
+    cfg = load_config(tmp_path / "absent.toml", environ={})
+    assert cfg.demo and cfg.wechat.encrypt_mode == "safe"
+    with pytest.raises(ConfigError, match="TUANJIE_CONFIG"):
+        load_config(environ={"TUANJIE_CONFIG": str(tmp_path / "absent.toml")})
+
+
+def test_secrets_come_from_the_environment(tmp_path):
+    path = write(tmp_path, '[wechat]\ntoken = "fileToken"\n[api]\ntoken = "file-token-123456"')
+    cfg = load_config(path, environ={"TUANJIE_WECHAT_TOKEN": "envToken", "TUANJIE_API_TOKEN": "env-token-123456",
+                                     "TUANJIE_WECHAT_APP_SECRET": "s3cret"})
+    assert (cfg.wechat.token, cfg.api.token, cfg.wechat.app_secret) == ("envToken", "env-token-123456", "s3cret")
+
+
+def test_relative_paths_are_resolved_against_the_config_file(tmp_path):
+    (tmp_path / "plans").mkdir()
+    (tmp_path / "plans" / "p.toml").write_text(SEED.read_text(encoding="utf-8"), encoding="utf-8")
+    cfg = load_config(write(tmp_path, '[campaign]\nplan = "plans/p.toml"'), environ={})
+    assert cfg.plan_path == tmp_path / "plans" / "p.toml"
+
+
+def test_start_up_stops_with_the_message(tmp_path):
+    path = write(tmp_path, '[wechat]\nencrypt_mode = "secret"')
+    proc = subprocess.run([sys.executable, "-m", "flask", "--app", "server", "init-db"], cwd=APP_ROOT,
+                          env={"TUANJIE_CONFIG": str(path), "PATH": "/usr/bin:/bin"},
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode != 0
+    assert "wechat.encrypt_mode" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_seed_plan_follows_the_current_year_and_has_the_checklists():
+    plan = load_plan(SEED, TODAY)
+    assert [p.name for p in plan.phases] == ["宣传动员", "成立领导小组·制定方案", "组织实施", "总结资料整理"]
+    assert plan.phases[0].start == dt.date(2026, 3, 21) and plan.phases[-1].end == dt.date(2026, 12, 31)
+    assert load_plan(SEED, dt.date(2031, 1, 5)).phases[0].start == dt.date(2031, 3, 21)
+    assert [i.name for i in plan.main.items] == ["共照一张全家福", "共度一个节庆日", "互写一封书信",
+                                                 "共讲一个团结故事", "共种一棵团结树"]
+    assert plan.target == 1.0 and plan.main.is_open(dt.date(2026, 1, 1)) and plan.main.is_open(dt.date(2026, 12, 31))
+    assert {c.short for c in plan.checklists} == {"五个一", "结对", "党日", "七个一"}
+    assert not any(i.evidence_required for c in plan.checklists for i in c.items)
+    for word, key in [("全家福", "family_photo"), ("节日", "festival"), ("节庆", "festival"), ("写信", "letter"),
+                      ("书信", "letter"), ("故事", "story"), ("种树", "tree"), ("团结树", "tree"), ("３", "letter")]:
+        assert plan.main.find_item(word).key == key, word
+
+
+BASE = {"name": "p", "checklists": [{"key": "a", "name": "A", "main": True,
+                                     "items": [{"key": "x", "name": "X"}]}]}
+
+
+@pytest.mark.parametrize("change, field, reason", [
+    ({"year": 1999}, "year", "between"),
+    ({"target": 1.5}, "target", "fraction"),
+    ({"phases": [{"key": "p", "name": "P", "start": "03-32", "end": "04-01"}]}, "phases[0].start", "no such date"),
+    ({"phases": [{"key": "p", "name": "P", "start": "04-01", "end": "03-01"}]}, "phases[0].end", "before"),
+    ({"phases": [{"key": "p", "name": "P", "start": "4/1", "end": "04-02"}]}, "phases[0].start", "month-day"),
+    ({"checklists": []}, "checklists", "at least one"),
+    ({"checklists": [{"key": "a", "name": "A", "items": [{"key": "x", "name": "X"}]}]}, "checklists", "main"),
+    ({"checklists": [{"key": "A!", "name": "A", "main": True, "items": [{"key": "x", "name": "X"}]}]},
+     "checklists[0].key", "lower-case"),
+    ({"checklists": [{"key": "a", "name": "A", "main": True, "items": []}]}, "checklists[0].items", "at least one"),
+    ({"checklists": [{"key": "a", "name": "A", "main": True,
+                      "items": [{"key": "x", "name": "X", "aliases": ["同"]}, {"key": "y", "name": "Y", "aliases": ["同"]}]}]},
+     "checklists[0].items[1].aliases", "already names"),
+    ({"checklists": [{"key": "a", "name": "A", "main": True,
+                      "items": [{"key": "x", "name": "X", "aliases": ["2"]}]}]},
+     "checklists[0].items[0].aliases", "numbers"),
+    ({"checklists": [{"key": "a", "name": "A", "main": True,
+                      "items": [{"key": "x", "name": "X", "evidence_required": "yes"}]}]},
+     "checklists[0].items[0].evidence_required", "true or false"),
+])
+def test_plan_errors_name_file_field_and_reason(change, field, reason):
+    with pytest.raises(PlanError) as err:
+        parse_plan({**BASE, **change}, "plan.toml", TODAY)
+    assert err.value.path == "plan.toml" and err.value.field == field and reason in err.value.reason
+
+
+def test_plan_file_errors(tmp_path):
+    with pytest.raises(PlanError, match="does not exist"):
+        load_plan(tmp_path / "none.toml", TODAY)
+    with pytest.raises(PlanError, match="not valid TOML"):
+        load_plan(write(tmp_path, "= broken", "p.toml"), TODAY)

@@ -1,0 +1,62 @@
+"""Plan rules at check-in time: closed checklists, evidence-required items."""
+import datetime as dt
+
+from emulator import inbound
+from models import CheckIn, Staff
+from tests.conftest import bind
+from tests.test_binding import Clock
+
+PLAN = """
+name = "测试"
+[[checklists]]
+key = "main"
+name = "主清单"
+main = true
+  [[checklists.items]]
+  key = "photo"
+  name = "交一张合影"
+  aliases = ["合影"]
+  evidence_required = true
+  [[checklists.items]]
+  key = "talk"
+  name = "讲一次"
+[[checklists]]
+key = "autumn"
+name = "秋季清单"
+short = "秋季"
+opens = "09-01"
+closes = "11-30"
+  [[checklists.items]]
+  key = "walk"
+  name = "走一走"
+"""
+
+
+def world_with_plan(make_world, tmp_path, now):
+    (tmp_path / "plan.toml").write_text(PLAN, encoding="utf-8")
+    clock = Clock(now)
+    world = make_world(plan=str(tmp_path / "plan.toml"), clock=clock)
+    bind(world, "13900000002", "o-bob")
+    return world, clock
+
+
+def test_a_closed_checklist_gets_a_clear_reply(make_world, tmp_path):
+    tz = dt.timezone(dt.timedelta(hours=8))
+    world, clock = world_with_plan(make_world, tmp_path, dt.datetime(2026, 12, 1, 10, tzinfo=tz))
+    reply = world.say("o-bob", "秋季 1")
+    assert "「秋季清单」不在开放期（9月1日—11月30日）" in reply
+    assert CheckIn.select().count() == 0
+    clock.now = dt.datetime(2026, 10, 1, 10, tzinfo=tz)
+    assert "已记录" in world.say("o-bob", "秋季 1")
+
+
+def test_an_evidence_item_is_completed_by_the_next_photo(make_world, tmp_path):
+    world, _ = world_with_plan(make_world, tmp_path, dt.datetime.now(dt.timezone.utc))
+    assert "请直接发送一张照片" in world.say("o-bob", "合影")
+    assert CheckIn.select().count() == 0
+    reply = world.send(inbound.image("o-bob", "MEDIA-77"))
+    assert reply.startswith("✅ 已记录：交一张合影")
+    row = CheckIn.get()
+    assert (row.item, row.evidence, row.evidence_type) == ("photo", "MEDIA-77", "image")
+    assert Staff.get(Staff.openid == "o-bob").awaiting is None
+    assert "已记录：讲一次" in world.say("o-bob", "2")  # items without the rule need nothing
