@@ -38,6 +38,7 @@ def create_app(config: Config | None = None, clock=None) -> Flask:
         logging.getLogger("tuanjie").warning("no config file: using demo defaults (secrets are public)")
 
     app = Flask(__name__)
+    app.json.ensure_ascii = False  # organisers read the JSON; keep 办公室 legible
     app.extensions["tuanjie"] = Runtime(config, plan, clock)
     init_database(config.database.url, config.base_dir)
 

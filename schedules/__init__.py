@@ -1,0 +1,1 @@
+"""Reminder jobs and their scheduler (issue 4). Jobs are plain functions `job(now) -> count`."""
