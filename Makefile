@@ -17,8 +17,7 @@ install: $(VENV)/.installed
 run: install
 	$(BIN)/flask --app server init-db
 	$(BIN)/flask --app server demo
-	@echo "Webhook: http://$(HOST):$(PORT)/wechat   API: http://$(HOST):$(PORT)/api/stats"
-	$(BIN)/flask --app server run --host $(HOST) --port $(PORT)
+	HOST=$(HOST) PORT=$(PORT) $(BIN)/python -m emulator.demo
 
 test: install
 	$(BIN)/python -m pytest -q -p no:cacheprovider tests

@@ -24,13 +24,15 @@ DEMO_API_TOKEN = "demo-api-token"
 
 ENCRYPT_MODES = ("safe", "compat", "plain")
 
-# Secret keys that an environment variable overrides: (section, key) -> variable.
+# Keys that an environment variable overrides (mostly secrets): (section, key) -> variable.
 ENV_OVERRIDES = {
     ("wechat", "app_secret"): "TUANJIE_WECHAT_APP_SECRET",
     ("wechat", "token"): "TUANJIE_WECHAT_TOKEN",
     ("wechat", "encoding_aes_key"): "TUANJIE_WECHAT_ENCODING_AES_KEY",
     ("api", "token"): "TUANJIE_API_TOKEN",
     ("database", "url"): "TUANJIE_DATABASE_URL",
+    # Not a secret: lets `make run` point a config-less server at the local emulator.
+    ("wechat", "api_base"): "TUANJIE_WECHAT_API_BASE",
 }
 
 

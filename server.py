@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 import click
+import requests
 from flask import Flask
 
 from campaign import binding, roster
@@ -107,6 +108,18 @@ def register_cli(app: Flask) -> None:
                     person.openid = f"demo-{person.phone}"
                     person.save()
         click.echo(f"demo roster: {report.summary()}; demo users bound as demo-<phone>")
+
+
+    @app.cli.command("create-menu")
+    def create_menu():
+        """Create the account's menu (打卡 / 我的进度 / 帮助) through the WeChat API."""
+        from bot.client import MENU, Client, WeChatError
+
+        try:
+            Client(rt.config.wechat).create_menu(MENU)
+        except (WeChatError, requests.RequestException) as exc:
+            raise click.ClickException(f"menu/create failed: {exc}") from None
+        click.echo(f"menu created at {rt.config.wechat.api_base}")
 
 
 def write_codes(out: str, issued) -> None:

@@ -109,3 +109,9 @@ class Platform:
             return None
         xml = self.open_reply(body, query)
         return xmltodict.parse(xml)["xml"].get("Content")
+
+
+def template_finished(openid: str, msgid: int, status: str = "success") -> str:
+    """TEMPLATESENDJOBFINISH: note the field is MsgID (capital D), not MsgId."""
+    return _xml({"ToUserName": ACCOUNT, "FromUserName": openid, "CreateTime": int(time.time()),
+                 "MsgType": "event", "Event": "TEMPLATESENDJOBFINISH", "MsgID": msgid, "Status": status})

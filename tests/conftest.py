@@ -172,3 +172,42 @@ def make_world(tmp_path, db_url):
         server.shutdown()
     if not db.is_closed():
         db.close()
+
+
+@dataclass
+class Emu:
+    base: str
+    emulator: object  # emulator.app.Emulator
+
+    def call(self, method: str, path: str, **kw) -> requests.Response:
+        kw.setdefault("timeout", 10)
+        return requests.request(method, f"{self.base}{path}", **kw)
+
+    def api(self, method: str, path: str, token: str | None = None, **kw) -> dict:
+        params = kw.pop("params", {})
+        if token is not None:
+            params["access_token"] = token
+        return self.call(method, f"/cgi-bin/{path}", params=params, **kw).json()
+
+    def token(self) -> str:
+        return self.api("POST", "stable_token", json={"grant_type": "client_credential", "appid": APP_ID,
+                                                      "secret": "test-secret"})["access_token"]
+
+
+def start_emulator(webhook_url: str, mode: str = "safe", **settings):
+    from emulator.app import ChatUser, Settings, create_emulator
+
+    users = settings.pop("users", (ChatUser("o-bob", "Bob", "Bob（办公室）"), ChatUser("o-guest", "访客", "访客")))
+    app = create_emulator(Settings(webhook_url=webhook_url, token=TOKEN, encoding_aes_key=DEMO_AES_KEY,
+                                   app_id=APP_ID, app_secret="test-secret", mode=mode, users=users, **settings))
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+    return Emu(f"http://127.0.0.1:{server.server_port}", app.extensions["emulator"]), server
+
+
+@pytest.fixture
+def emu(world):
+    """The emulator, delivering to the world's server."""
+    e, server = start_emulator(f"{world.base}/wechat")
+    yield e
+    server.shutdown()

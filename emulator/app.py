@@ -1,0 +1,87 @@
+"""The emulator app: fake WeChat API + chat page, on its own port.
+
+    .venv/bin/python -m emulator --port 8001 --webhook http://127.0.0.1:8000/wechat
+
+It signs and encrypts with the same Token/EncodingAESKey/AppID as the server (read from
+the server's config: TUANJIE_CONFIG or the demo defaults).
+"""
+from __future__ import annotations
+
+import csv
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from flask import Flask
+
+from emulator import api, chat, inbound
+from emulator.delivery import Delivery
+from emulator.platform import Platform
+
+log = logging.getLogger(__name__)
+
+# The reminder template the server is configured with by default (issue 4 fills it in).
+DEFAULT_TEMPLATES = {"TPL_REMINDER": ["thing1", "thing2", "time3"]}
+
+
+@dataclass(frozen=True)
+class ChatUser:
+    openid: str
+    name: str
+    label: str
+
+
+@dataclass(frozen=True)
+class Settings:
+    webhook_url: str
+    token: str
+    encoding_aes_key: str
+    app_id: str
+    app_secret: str
+    mode: str = "safe"
+    templates: dict = field(default_factory=lambda: dict(DEFAULT_TEMPLATES))
+    users: tuple[ChatUser, ...] = ()
+    account_name: str = "团结打卡"
+    reply_timeout: float = 5.0
+    job_finish_delay: float = 0.2
+
+
+class Emulator:
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.platform = Platform(settings.app_id, settings.app_secret, settings.templates)
+        signer = inbound.Platform(settings.token, settings.encoding_aes_key, settings.app_id, settings.mode)
+        self.delivery = Delivery(settings.webhook_url, signer, timeout=settings.reply_timeout)
+        self.chat = chat.Conversations()
+        for user in settings.users:
+            self.platform.user(user.openid).name = user.name
+
+    def finish_job_later(self, openid: str, msgid: int, status: str) -> None:
+        """The platform reports a template message's fate later, as a TEMPLATESENDJOBFINISH event."""
+        api.start_timer(self.settings.job_finish_delay, self._finish_job, openid, msgid, status)
+
+    def _finish_job(self, openid: str, msgid: int, status: str) -> None:
+        outcome = self.delivery.deliver(inbound.template_finished(openid, msgid, status))
+        if outcome.status == "failed":
+            log.warning("TEMPLATESENDJOBFINISH for %s not accepted: %s", msgid, outcome.detail)
+
+
+def create_emulator(settings: Settings) -> Flask:
+    app = Flask(__name__)
+    app.json.ensure_ascii = False
+    app.extensions["emulator"] = Emulator(settings)
+    app.register_blueprint(api.bp)
+    app.register_blueprint(chat.bp)
+    return app
+
+
+def users_from_roster(path: str | Path) -> tuple[ChatUser, ...]:
+    """Demo users as `flask --app server demo` binds them (openid demo-<phone>), plus an unbound guest."""
+    users = []
+    with open(path, encoding="utf-8-sig", newline="") as fh:
+        for row in csv.DictReader(fh):
+            name, dept, phone = row.get("姓名", ""), row.get("部门", ""), row.get("手机号", "")
+            if name and phone:
+                users.append(ChatUser(f"demo-{phone}", name, f"{name}（{dept}）"))
+    users.append(ChatUser("guest-0001", "访客", "访客（未绑定）"))
+    return tuple(users)

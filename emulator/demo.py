@@ -1,0 +1,67 @@
+"""`make run`: the server and the emulator together, the menu created, the chat page URL printed.
+
+Ctrl-C stops both. Waiting for start-up is a bounded poll of /healthz.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import requests
+
+from config import APP_ROOT
+
+
+def wait_for(url: str, seconds: float = 30.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            if requests.get(url, timeout=1).status_code < 500:
+                return True
+        except requests.RequestException:
+            pass
+        time.sleep(0.2)
+    return False
+
+
+def main() -> int:
+    host = os.environ.get("HOST", "127.0.0.1")
+    port = int(os.environ.get("PORT", "8000"))
+    emu_port = int(os.environ.get("EMU_PORT", str(port + 1)))
+    env = dict(os.environ, TUANJIE_WECHAT_API_BASE=f"http://{host}:{emu_port}")
+    py = sys.executable
+    procs = [
+        subprocess.Popen([py, "-m", "emulator", "--host", host, "--port", str(emu_port),
+                          "--webhook", f"http://{host}:{port}/wechat"], cwd=APP_ROOT, env=env),
+        subprocess.Popen([py, "-m", "flask", "--app", "server", "run", "--host", host, "--port", str(port)],
+                         cwd=APP_ROOT, env=env),
+    ]
+    try:
+        if not (wait_for(f"http://{host}:{port}/healthz") and wait_for(f"http://{host}:{emu_port}/chat/api/state")):
+            print("server or emulator did not start; see the messages above", file=sys.stderr)
+            return 1
+        subprocess.run([py, "-m", "flask", "--app", "server", "create-menu"], cwd=APP_ROOT, env=env, check=False)
+        print(f"\n  团结打卡 is running.\n  Chat page (手机聊天页): http://{host}:{emu_port}/\n"
+              f"  Organiser API: curl -H 'Authorization: Bearer demo-api-token' http://{host}:{port}/api/stats\n"
+              f"  Ctrl-C stops both.\n", flush=True)
+        while all(p.poll() is None for p in procs):
+            time.sleep(0.5)
+        return 1
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.send_signal(signal.SIGINT)
+        for p in procs:
+            try:
+                p.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
