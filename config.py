@@ -7,6 +7,7 @@ Secrets may be overridden by environment variables so they need not live in the 
 """
 from __future__ import annotations
 
+import datetime as dt
 import os
 import re
 import tomllib
@@ -74,12 +75,50 @@ class BindingConfig:
 
 
 @dataclass(frozen=True)
+class PushConfig:
+    # Template message used for scheduled reminders and its keyword mapping.
+    template_id: str = "TPL_REMINDER"
+    title_field: str = "thing1"
+    text_field: str = "thing2"
+    time_field: str = "time3"
+    # Template for subscription notices (channel = "subscribe"), if the account has one.
+    subscribe_template_id: str = ""
+    # No message is sent from quiet_start to quiet_end, nor on a day that is not a workday.
+    quiet_start: str = "20:00"
+    quiet_end: str = "08:30"
+    # At most this many reminders per person per week (Monday to Sunday).
+    weekly_cap: int = 3
+    # Sender: requests in flight at once, and the overall rate limit.
+    concurrency: int = 16
+    rate_per_second: int = 200
+    # A claimed message not finished within this time is given up as "unknown".
+    lease_seconds: int = 120
+    max_attempts: int = 5
+    # After 45009 (daily quota reached) the sender pauses for this long.
+    quota_pause_minutes: int = 60
+    # Where the shared access_token lives: "database" or "redis".
+    token_store: str = "database"
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    # Extra holidays and 调休 make-up workdays ("2027-01-01"), over the plan's and the official ones.
+    holidays: list = field(default_factory=list)
+    workdays: list = field(default_factory=list)
+
+    def quiet(self) -> tuple[dt.time, dt.time]:
+        return _hhmm(self.quiet_start), _hhmm(self.quiet_end)
+
+
+def _hhmm(value: str) -> dt.time:
+    return dt.time(int(value[:2]), int(value[3:]))
+
+
+@dataclass(frozen=True)
 class Config:
     wechat: WechatConfig = field(default_factory=WechatConfig)
     database: DatabaseConfig = field(default_factory=DatabaseConfig)
     campaign: CampaignConfig = field(default_factory=CampaignConfig)
     api: ApiConfig = field(default_factory=ApiConfig)
     binding: BindingConfig = field(default_factory=BindingConfig)
+    push: PushConfig = field(default_factory=PushConfig)
     # Directory that relative paths (plan, SQLite file) are resolved against.
     base_dir: str = str(APP_ROOT)
     demo: bool = False
@@ -103,6 +142,7 @@ _SECTIONS = {
     "campaign": CampaignConfig,
     "api": ApiConfig,
     "binding": BindingConfig,
+    "push": PushConfig,
 }
 
 
@@ -180,7 +220,31 @@ def validate(cfg: Config) -> Config:
     for key in ("code_ttl_days", "max_failures", "failure_window_minutes"):
         if getattr(b, key) < 1:
             raise ConfigError(f"binding.{key}: must be at least 1")
+    _validate_push(cfg.push)
     return cfg
+
+
+def _validate_push(p: PushConfig) -> None:
+    for key in ("quiet_start", "quiet_end"):
+        value = getattr(p, key)
+        if not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", value):
+            raise ConfigError(f"push.{key}: must be a time like \"20:00\", got {value!r}")
+    for key, low in (("weekly_cap", 1), ("concurrency", 1), ("rate_per_second", 1), ("lease_seconds", 10),
+                     ("max_attempts", 1), ("quota_pause_minutes", 1)):
+        if getattr(p, key) < low:
+            raise ConfigError(f"push.{key}: must be at least {low}")
+    if p.concurrency > 256:
+        raise ConfigError("push.concurrency: at most 256")
+    if p.token_store not in ("database", "redis"):
+        raise ConfigError(f"push.token_store: must be database or redis, got {p.token_store!r}")
+    for key in ("holidays", "workdays"):
+        for value in getattr(p, key):
+            try:
+                dt.date.fromisoformat(str(value))
+            except ValueError:
+                raise ConfigError(f"push.{key}: {value!r} is not a date like \"2027-01-01\"") from None
+    if not p.template_id:
+        raise ConfigError("push.template_id: required (the reminder template's id)")
 
 
 def _check_aes_key(key: str) -> None:

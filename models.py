@@ -124,7 +124,62 @@ class SeenNonce(BaseModel):
         indexes = ((("timestamp", "nonce"), True),)
 
 
-ALL_MODELS = [Department, Staff, BindCode, BindFailure, CheckIn, InboundMessage, SeenNonce]
+class Occurrence(BaseModel):
+    """One firing of a reminder (e.g. monthly_talk@2026-05-06): fanned out once, or expired."""
+
+    key = CharField(max_length=120, unique=True)
+    reminder = CharField(max_length=40)
+    due_at = DateTimeField()
+    state = CharField(max_length=12)  # fanned_out | expired
+    recipients = IntegerField(default=0)
+    skipped = TextField(null=True)  # JSON {reason: count}
+    created_at = DateTimeField()
+
+
+class Outbox(BaseModel):
+    """One message to one person for one occurrence. The unique key makes fan-out idempotent.
+
+    pending -> sending (leased to one sender) -> sent | failed (permanent) | retry (transient,
+    with backoff) | unknown (the sender died after the request may have left).
+    """
+
+    key = CharField(max_length=160, unique=True)
+    occurrence = ForeignKeyField(Occurrence, backref="messages", on_delete="CASCADE")
+    staff = ForeignKeyField(Staff, on_delete="CASCADE")
+    openid = CharField(max_length=64)
+    channel = CharField(max_length=12)  # template | subscribe | custom
+    payload = TextField()  # JSON, built at fan-out so a resend is identical
+    state = CharField(max_length=10, default="pending")
+    attempts = IntegerField(default=0)
+    next_attempt_at = DateTimeField()
+    lease_until = DateTimeField(null=True)
+    owner = CharField(max_length=80, null=True)  # host:pid of the sender holding the lease
+    msgid = CharField(max_length=32, null=True)
+    errcode = IntegerField(null=True)
+    last_error = TextField(null=True)
+    delivery = CharField(max_length=40, null=True)  # TEMPLATESENDJOBFINISH Status
+    created_at = DateTimeField()
+    sent_at = DateTimeField(null=True)
+
+    class Meta:
+        indexes = (
+            (("state", "next_attempt_at"), False),
+            (("staff", "created_at"), False),
+            (("msgid",), False),
+        )
+
+
+class AccessToken(BaseModel):
+    """The shared access_token: one row per AppID, so N workers share one token."""
+
+    app_id = CharField(max_length=40, unique=True)
+    token = TextField()
+    expires_at = DateTimeField()
+    updated_at = DateTimeField()
+
+
+ALL_MODELS = [Department, Staff, BindCode, BindFailure, CheckIn, InboundMessage, SeenNonce,
+              Occurrence, Outbox, AccessToken]
 
 
 def make_database(url: str, base_dir: str | Path = "."):

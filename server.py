@@ -11,6 +11,7 @@ import csv
 import datetime as dt
 import logging
 import sys
+import threading
 from pathlib import Path
 
 import click
@@ -20,7 +21,8 @@ from flask import Flask
 from campaign import binding, roster
 from campaign.plan import PlanError, load_plan
 from config import APP_ROOT, Config, ConfigError, load_config
-from models import Staff, create_schema, db, init_database
+from models import Department, Outbox, Staff, create_schema, db, init_database
+from schedules.jobs import Jobs
 from runtime import Runtime
 
 DEMO_ROSTER = APP_ROOT / "plans" / "demo_roster.csv"
@@ -113,13 +115,124 @@ def register_cli(app: Flask) -> None:
     @app.cli.command("create-menu")
     def create_menu():
         """Create the account's menu (打卡 / 我的进度 / 帮助) through the WeChat API."""
-        from bot.client import MENU, Client, WeChatError
+        from bot.client import MENU, WeChatError
 
         try:
-            Client(rt.config.wechat).create_menu(MENU)
+            Jobs(rt.config).make_client().create_menu(MENU)
         except (WeChatError, requests.RequestException) as exc:
             raise click.ClickException(f"menu/create failed: {exc}") from None
         click.echo(f"menu created at {rt.config.wechat.api_base}")
+
+    @app.cli.command("scheduler")
+    def scheduler():
+        """Run the reminder scheduler in this process (one per deployment; a second one exits)."""
+        from apscheduler.schedulers.blocking import BlockingScheduler
+
+        from schedules.jobs import register
+        from schedules.lock import LockHeld, SchedulerLock
+
+        try:
+            lock = SchedulerLock(db.obj).acquire()
+        except LockHeld as exc:
+            raise click.ClickException(f"not starting: {exc}") from None
+        jobs = Jobs(rt.config)
+        now = rt.clock()
+        warning = jobs.calendar(jobs.plan(now)).warning(now.year)
+        if warning:
+            click.echo(f"warning: {warning}", err=True)
+        sched = BlockingScheduler(timezone=rt.config.tz)
+        register(sched, jobs)
+        click.echo(f"scheduler started ({rt.config.campaign.timezone}); jobs: remind, send, prune")
+        try:
+            sched.start()
+        except (KeyboardInterrupt, SystemExit):
+            pass
+        finally:
+            lock.release()
+
+    @app.cli.command("run-job")
+    @click.argument("name")
+    @click.option("--now", "now_text", default=None, help="ISO time to run as (default: now)")
+    def run_job(name, now_text):
+        """Run one job once, exactly as the scheduler would: remind, send or prune."""
+        jobs = Jobs(rt.config)
+        registry = jobs.registry()
+        if name not in registry:
+            raise click.ClickException(f"no job {name!r} (jobs: {', '.join(registry)})")
+        count = registry[name](parse_now(now_text, rt))
+        click.echo(f"{name}: {count}")
+
+    @app.cli.command("jobs")
+    @click.option("--days", default=60, show_default=True, help="how far ahead to list")
+    @click.option("--now", "now_text", default=None, help="ISO time to list from (default: now)")
+    def list_jobs(days, now_text):
+        """List the upcoming reminder occurrences and the calendar they follow."""
+        from schedules.occurrences import occurrences
+
+        jobs = Jobs(rt.config)
+        now = parse_now(now_text, rt)
+        plan = jobs.plan(now)
+        cal = jobs.calendar(plan)
+        warning = cal.warning(now.year)
+        click.echo(f"calendar {now.year}: " + (warning or "official (chinese-calendar), with the plan's extras"))
+        click.echo("scheduler: remind every minute at :00, send at :05, prune hourly at :17")
+        upcoming = occurrences(plan, cal, rt.config.tz, now, now + dt.timedelta(days=days))
+        for occ in upcoming:
+            r = occ.reminder
+            click.echo(f"{occ.due:%Y-%m-%d %a %H:%M}  {r.key:<18} {r.channel:<9} {r.audience:<8} {r.title}")
+        if not upcoming:
+            click.echo(f"no reminders in the next {days} days")
+
+    @app.cli.command("push")
+    @click.option("--reminder", "name", required=True, help="a reminder key from the plan")
+    @click.option("--department", default=None, help="only this department")
+    @click.option("--pending-only", is_flag=True, default=False, help="only people who have not completed")
+    @click.option("--dry-run", is_flag=True, help="count who would get it, and why others would not")
+    @click.option("--now", "now_text", default=None, help="ISO time to push as (default: now)")
+    def push(name, department, pending_only, dry_run, now_text):
+        """Send a reminder now. Rerunning the same push the same day resumes it; nobody gets it twice."""
+        from schedules import fanout
+
+        jobs = Jobs(rt.config)
+        now = parse_now(now_text, rt)
+        plan = jobs.plan(now)
+        reminder = plan.reminder(name)
+        if reminder is None:
+            known = ", ".join(r.key for r in plan.reminders) or "none"
+            raise click.ClickException(f"no reminder {name!r} in the plan (known: {known})")
+        if department is not None and not Department.select().where(Department.name == department).exists():
+            raise click.ClickException(f"no department {department!r} on the roster")
+        key = ":".join(filter(None, ["push", name, now.date().isoformat(), department,
+                                     "pending" if pending_only else None]))
+        phase = plan.phase_on(now.date())
+        with db.connection_context():
+            result = fanout.fan_out(plan, reminder, key, now, now, rt.config.push, phase=phase.key if phase else None,
+                                    department=department, pending_only=pending_only or None, dry_run=dry_run)
+        skipped = ", ".join(f"{k} {v}" for k, v in sorted(result.skipped.items())) or "none"
+        if dry_run:
+            click.echo(f"dry run: {result.created} would get {name!r}; skipped: {skipped}")
+            return
+        click.echo(f"{key}: resuming" if result.existed else result.describe())
+        sender = jobs.sender(now)
+        with db.connection_context():
+            total = Outbox.select().where(Outbox.state.in_(("pending", "retry"))).count()
+        lock = threading.Lock()
+        with click.progressbar(length=total, label="sending", file=sys.stderr) as bar:
+            def tick(_outcome):
+                with lock:
+                    bar.update(1)
+            summary = sender.run(max_seconds=6 * 3600, on_done=tick)
+        click.echo(summary.describe())
+
+
+def parse_now(text: str | None, rt: Runtime) -> dt.datetime:
+    if not text:
+        return rt.clock()
+    try:
+        value = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise click.ClickException(f"--now: {text!r} is not an ISO time like 2026-05-06T09:30") from None
+    return value if value.tzinfo else value.replace(tzinfo=rt.config.tz)
 
 
 def write_codes(out: str, issued) -> None:

@@ -1,71 +1,208 @@
 """Outbound WeChat API client: every call to the platform passes through here.
 
-Owns the access token (stable_token, which does not rotate in normal mode), explicit
-timeouts, and errcode classification. wechatpy's client is not used for this: it has no
-stable_token, its token URL ignores API_BASE_URL, its default timeout is None and its
-auto_retry recurses without bound.
+It owns the access token, explicit timeouts, one refresh-and-retry on token errors, and the
+classification of errors into permanent and transient. wechatpy's client is not used for
+this: it has no stable_token, its token URL ignores API_BASE_URL, its default timeout is
+None and its auto_retry recurses without bound (DESIGN.md section 2).
 
-This first slice keeps the token in process memory; issue 4 moves it into a shared store.
+The token lives in a shared store (a database row, or Redis) so that N workers and
+processes use one token: `/cgi-bin/token` would invalidate each other's, and even
+stable_token is limited per day. We use stable_token, which does not rotate unless forced.
 """
 from __future__ import annotations
 
+import datetime as dt
+import json
 import threading
 import time
+from dataclasses import dataclass
+from typing import Callable, Protocol
 
 import requests
 
 from config import WechatConfig
 
-TIMEOUT = (3.05, 10)  # connect, read
-TOKEN_ERRORS = {40001, 40014, 42001}
-PERMANENT = {43004, 43101, 40003, 47003, 40037, 40007}
+TIMEOUT = (3.05, 10)  # connect, read: seconds
+TOKEN_ERRORS = frozenset({40001, 40014, 42001})
+# Retrying cannot help: not following, refused, bad openid, bad data, bad template, bad media.
+PERMANENT = frozenset({43004, 43101, 40003, 47003, 47001, 40037, 40007, 45015, 45047})
+QUOTA = 45009
+MARGIN = 300  # refresh this many seconds before the platform's expiry
 
 
 class WeChatError(Exception):
+    """An API call that did not succeed. `permanent` means: do not retry for this person."""
+
     def __init__(self, errcode: int, errmsg: str, permanent: bool):
         super().__init__(f"{errcode}: {errmsg}")
         self.errcode, self.errmsg, self.permanent = errcode, errmsg, permanent
 
 
 def classify(errcode: int) -> bool:
-    """True when retrying cannot help (the person blocked us, bad data, bad template)."""
+    """True when the error is permanent for that message."""
     return errcode in PERMANENT
 
 
+Fetch = Callable[[bool], tuple[str, int]]  # force_refresh -> (token, expires_in)
+
+
+class TokenStore(Protocol):
+    def current(self) -> tuple[str, float] | None: ...
+
+    def refresh(self, fetch: Fetch, failed: str | None) -> tuple[str, float]: ...
+
+
+class DatabaseTokenStore:
+    """One row per AppID; refreshes serialise on a write lock (BEGIN IMMEDIATE / FOR UPDATE)."""
+
+    def __init__(self, app_id: str):
+        self.app_id = app_id
+
+    def current(self) -> tuple[str, float] | None:
+        from models import AccessToken, db
+
+        with db.connection_context():
+            row = AccessToken.get_or_none(AccessToken.app_id == self.app_id)
+        return (row.token, _epoch(row.expires_at)) if row else None
+
+    def refresh(self, fetch: Fetch, failed: str | None) -> tuple[str, float]:
+        from peewee import SqliteDatabase
+
+        from models import AccessToken, db
+
+        with db.connection_context():
+            sqlite = isinstance(db.obj, SqliteDatabase)
+            if not sqlite:
+                # A row to lock, so that concurrent refreshers queue on it.
+                AccessToken.insert(app_id=self.app_id, token="", expires_at=_naive(0),
+                                   updated_at=_naive(time.time())).on_conflict_ignore().execute()
+            with db.atomic():  # SQLite: BEGIN IMMEDIATE holds the write lock from here
+                query = AccessToken.select().where(AccessToken.app_id == self.app_id)
+                row = query.get_or_none() if sqlite else query.for_update().get_or_none()
+                if row is not None and row.token and row.token != failed \
+                        and _epoch(row.expires_at) - MARGIN > time.time():
+                    return row.token, _epoch(row.expires_at)
+                token, expires_in = fetch(failed is not None)
+                expires = time.time() + expires_in
+                (AccessToken.insert(app_id=self.app_id, token=token, expires_at=_naive(expires),
+                                    updated_at=_naive(time.time()))
+                 .on_conflict(conflict_target=[AccessToken.app_id],
+                              update={AccessToken.token: token, AccessToken.expires_at: _naive(expires),
+                                      AccessToken.updated_at: _naive(time.time())})
+                 .execute())
+                return token, expires
+
+
+class RedisTokenStore:
+    """The token in Redis, refreshes serialised by a SET NX lock with an expiry."""
+
+    LOCK_TTL_MS = 15000
+
+    def __init__(self, url: str, app_id: str):
+        import redis
+
+        self.redis = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=3)
+        self.key, self.lock_key = f"tuanjie:token:{app_id}", f"tuanjie:token:{app_id}:lock"
+
+    def current(self) -> tuple[str, float] | None:
+        raw = self.redis.get(self.key)
+        if not raw:
+            return None
+        data = json.loads(raw)
+        return data["token"], data["expires"]
+
+    def refresh(self, fetch: Fetch, failed: str | None) -> tuple[str, float]:
+        import secrets
+
+        me = secrets.token_hex(8)
+        deadline = time.monotonic() + self.LOCK_TTL_MS / 1000
+        while not self.redis.set(self.lock_key, me, nx=True, px=self.LOCK_TTL_MS):
+            if time.monotonic() > deadline:
+                raise WeChatError(-2, "token lock in Redis not released", permanent=False)
+            time.sleep(0.05)  # another process is fetching; its result will be in the store
+        try:
+            have = self.current()
+            if have and have[0] != failed and have[1] - MARGIN > time.time():
+                return have
+            token, expires_in = fetch(failed is not None)
+            expires = time.time() + expires_in
+            self.redis.set(self.key, json.dumps({"token": token, "expires": expires}),
+                           px=int(expires_in * 1000))
+            return token, expires
+        finally:
+            if self.redis.get(self.lock_key) == me.encode():
+                self.redis.delete(self.lock_key)
+
+
+def _epoch(naive_utc: dt.datetime) -> float:
+    return naive_utc.replace(tzinfo=dt.timezone.utc).timestamp()
+
+
+def _naive(epoch: float) -> dt.datetime:
+    return dt.datetime.fromtimestamp(epoch, dt.timezone.utc).replace(tzinfo=None)
+
+
+@dataclass
+class _Cached:
+    token: str | None = None
+    expires: float = 0.0
+
+
 class Client:
-    def __init__(self, config: WechatConfig, session: requests.Session | None = None):
+    """Thread-safe; give each process one Client (it keeps one requests.Session per thread)."""
+
+    def __init__(self, config: WechatConfig, store: TokenStore | None = None, timeout=TIMEOUT):
         self.config = config
         self.base = config.api_base.rstrip("/")
-        self.session = session or requests.Session()
+        self.store = store or DatabaseTokenStore(config.app_id)
+        self.timeout = timeout
         self._lock = threading.Lock()
-        self._token: str | None = None
-        self._expires = 0.0
+        self._cached = _Cached()
+        self._local = threading.local()
+
+    @property
+    def session(self) -> requests.Session:
+        s = getattr(self._local, "session", None)
+        if s is None:
+            s = self._local.session = requests.Session()
+        return s
+
+    # tokens ----------------------------------------------------------------------------
+    def _fetch(self, force: bool) -> tuple[str, int]:
+        r = self.session.post(f"{self.base}/cgi-bin/stable_token", timeout=self.timeout, json={
+            "grant_type": "client_credential", "appid": self.config.app_id,
+            "secret": self.config.app_secret, "force_refresh": force})
+        data = self._check(r)
+        return data["access_token"], int(data["expires_in"])
 
     def token(self, failed: str | None = None) -> str:
-        """The current token; `failed` names a token the platform refused.
+        """The current token. With `failed`, that token was refused: replace it once.
 
-        A refused token is replaced once: if another caller already replaced it, that
-        caller's token is used and no second fetch happens.
+        Threads queue on a lock, and processes on the store's lock; whoever comes second
+        finds the token already replaced and fetches nothing.
         """
         with self._lock:
-            fresh = self._token is not None and time.time() < self._expires - 300
-            if fresh and self._token != failed:
-                return self._token
-            r = self.session.post(f"{self.base}/cgi-bin/stable_token", timeout=TIMEOUT, json={
-                "grant_type": "client_credential", "appid": self.config.app_id,
-                "secret": self.config.app_secret, "force_refresh": failed is not None})
-            data = self._json(r)
-            self._token, self._expires = data["access_token"], time.time() + int(data["expires_in"])
-            return self._token
+            c = self._cached
+            if c.token and c.token != failed and c.expires - MARGIN > time.time():
+                return c.token
+            have = self.store.current()
+            if have and have[0] != failed and have[1] - MARGIN > time.time():
+                c.token, c.expires = have
+                return c.token
+            c.token, c.expires = self.store.refresh(self._fetch, failed)
+            return c.token
 
-    def call(self, method: str, path: str, **kwargs) -> dict:
-        """One API call; a token error refreshes once and retries once."""
+    # calls -----------------------------------------------------------------------------
+    def call(self, method: str, path: str, body: dict | None = None, params: dict | None = None) -> dict:
+        """One API call; a token error refreshes once (if nobody else did) and retries once."""
+        data = None if body is None else json.dumps(body, ensure_ascii=False).encode("utf-8")
         token = self.token()
         for attempt in (1, 2):
-            r = self.session.request(method, f"{self.base}/cgi-bin/{path}", params={"access_token": token},
-                                     timeout=TIMEOUT, **kwargs)
+            r = self.session.request(method, f"{self.base}/cgi-bin/{path}", params={**(params or {}),
+                                     "access_token": token}, data=data, timeout=self.timeout,
+                                     headers={"Content-Type": "application/json"} if data else None)
             try:
-                return self._json(r)
+                return self._check(r)
             except WeChatError as exc:
                 if exc.errcode in TOKEN_ERRORS and attempt == 1:
                     token = self.token(failed=token)
@@ -74,21 +211,35 @@ class Client:
         raise AssertionError("unreachable")
 
     @staticmethod
-    def _json(r: requests.Response) -> dict:
+    def _check(r: requests.Response) -> dict:
         if r.status_code >= 500:
             raise WeChatError(r.status_code, f"HTTP {r.status_code}", permanent=False)
-        data = r.json()
-        errcode = int(data.get("errcode", 0))
+        try:
+            data = r.json()
+        except ValueError:
+            raise WeChatError(-3, f"HTTP {r.status_code}: not JSON", permanent=False) from None
+        errcode = int(data.get("errcode", 0) or 0)
         if errcode:
-            raise WeChatError(errcode, data.get("errmsg", ""), classify(errcode))
+            raise WeChatError(errcode, str(data.get("errmsg", "")), classify(errcode))
         return data
 
-    def create_menu(self, menu: dict) -> None:
-        import json
+    # the endpoints we use --------------------------------------------------------------
+    def send_template(self, openid: str, template_id: str, data: dict[str, str], url: str | None = None) -> str:
+        body = {"touser": openid, "template_id": template_id,
+                "data": {k: {"value": v} for k, v in data.items()}}
+        if url:
+            body["url"] = url
+        return str(self.call("POST", "message/template/send", body)["msgid"])
 
-        # ensure_ascii=False: the platform counts name bytes in UTF-8, not \u escapes.
-        self.call("POST", "menu/create", data=json.dumps(menu, ensure_ascii=False).encode("utf-8"),
-                  headers={"Content-Type": "application/json"})
+    def send_subscribe(self, openid: str, template_id: str, data: dict[str, str]) -> None:
+        self.call("POST", "message/subscribe/bizsend", {
+            "touser": openid, "template_id": template_id, "data": {k: {"value": v} for k, v in data.items()}})
+
+    def send_text(self, openid: str, text: str) -> None:
+        self.call("POST", "message/custom/send", {"touser": openid, "msgtype": "text", "text": {"content": text}})
+
+    def create_menu(self, menu: dict) -> None:
+        self.call("POST", "menu/create", menu)
 
 
 # The account's menu: CLICK keys are the ones bot.handlers understands.

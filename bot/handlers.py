@@ -12,7 +12,7 @@ from bot import texts as T
 from bot.inbound import MEDIA_TYPES, Inbound
 from campaign import binding, checkins, stats
 from campaign.plan import Checklist, Item, Plan, normalise
-from models import CheckIn, Staff, to_utc
+from models import CheckIn, Outbox, Staff, to_utc
 
 MENU_CHECKIN, MENU_PROGRESS, MENU_HELP = "CHECKIN", "PROGRESS", "HELP"
 EVIDENCE_WINDOW = dt.timedelta(minutes=30)
@@ -78,8 +78,20 @@ def on_event(msg: Inbound, ctx: Context) -> str | None:
         if key == MENU_HELP:
             return help_text(ctx.plan)
         return None
+    if event == "templatesendjobfinish" and msg.job_msgid:
+        record_delivery(msg.job_msgid, msg.status)
     # unsubscribe, view, location, templatesendjobfinish and the rest need no reply.
     return None
+
+
+def record_delivery(msgid: str, status: str) -> int:
+    """The platform's word on a template message, matched to its outbox row by msgid."""
+    changes = {"delivery": status[:40]}
+    if status.startswith("failed"):
+        # "failed:user block" is the person's choice: permanent, like 43101.
+        changes.update(state="failed", last_error=f"delivery {status}",
+                       errcode=43101 if "block" in status else None)
+    return Outbox.update(**changes).where(Outbox.msgid == msgid).execute()
 
 
 def bind_reply(openid: str, code: str, ctx: Context) -> str:

@@ -19,6 +19,8 @@ class Inbound:
     media_id: str = ""
     pic_url: str = ""
     recognition: str = ""  # voice recognition text, when the account has it on
+    status: str = ""  # TEMPLATESENDJOBFINISH: success | failed:user block | failed: system failed
+    job_msgid: str = ""  # TEMPLATESENDJOBFINISH: the template message's MsgID
 
     @property
     def dedup_key(self) -> str:
@@ -47,4 +49,6 @@ def from_wechatpy(message) -> Inbound:
         media_id=str(data.get("MediaId") or ""),
         pic_url=str(data.get("PicUrl") or ""),
         recognition=str(data.get("Recognition") or ""),
+        status=str(data.get("Status") or ""),
+        job_msgid=str(data.get("MsgID") or ""),
     )

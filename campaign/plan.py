@@ -71,6 +71,38 @@ class Checklist:
         return next(i for i in self.items if i.key == key)
 
 
+REMINDER_KINDS = ("phase_start", "phase_end", "monthly", "nudge")
+CHANNELS = ("template", "subscribe", "custom")
+AUDIENCES = ("all", "pending")
+
+
+@dataclass(frozen=True)
+class Reminder:
+    """A reminder the plan declares; schedules/ turns it into dated occurrences.
+
+    phase_start: on the first workday of each listed phase (all phases by default);
+    phase_end: `days_before` days before each listed phase ends (next workday);
+    monthly: on the first workday of each listed month;
+    nudge: weekly on `weekday` (1 = Monday) during the listed phases, to pending people only,
+    escalating to the department leader after `escalate_after` nudges.
+    """
+
+    key: str
+    kind: str
+    title: str  # the template's first keyword: 20 characters at most
+    text: str  # may use {phase} {end} {checklist} {left} {done} {total}
+    at: dt.time
+    channel: str = "template"
+    audience: str = "all"
+    checklist: str | None = None
+    phases: tuple[str, ...] = ()
+    months: tuple[int, ...] = ()
+    weekday: int = 1
+    days_before: int = 0
+    escalate_after: int = 0
+    grace: dt.timedelta = dt.timedelta(hours=12)
+
+
 @dataclass(frozen=True)
 class Plan:
     name: str
@@ -79,6 +111,15 @@ class Plan:
     phases: tuple[Phase, ...]
     checklists: tuple[Checklist, ...]
     path: str = ""
+    reminders: tuple[Reminder, ...] = ()
+    holidays: frozenset = frozenset()
+    workdays: frozenset = frozenset()
+
+    def reminder(self, key: str) -> Reminder | None:
+        return next((r for r in self.reminders if r.key == key), None)
+
+    def phase(self, key: str) -> Phase | None:
+        return next((p for p in self.phases if p.key == key), None)
 
     @property
     def main(self) -> Checklist:
@@ -197,7 +238,89 @@ def parse_plan(raw: dict, path, today: dt.date) -> Plan:
     mains = [c.key for c in checklists if c.main]
     if len(mains) != 1:
         fail("checklists", f"exactly one checklist must have main = true, found {len(mains)}")
-    return Plan(name, year, float(target), tuple(phases), tuple(checklists), str(path))
+    holidays, workdays = _calendar(raw.get("calendar", {}), fail)
+    reminders = _reminders(raw.get("reminders", []), fail, key_of, text, {p.key for p in phases},
+                           {c.key for c in checklists})
+    return Plan(name, year, float(target), tuple(phases), tuple(checklists), str(path), reminders,
+                holidays, workdays)
+
+
+def _calendar(table, fail) -> tuple[frozenset, frozenset]:
+    if not isinstance(table, dict):
+        fail("calendar", "must be a table [calendar]")
+    out = []
+    for key in ("holidays", "workdays"):
+        days = set()
+        values = table.get(key, [])
+        if not isinstance(values, list):
+            fail(f"calendar.{key}", "must be a list of dates like \"2027-10-01\"")
+        for value in values:
+            try:
+                days.add(dt.date.fromisoformat(str(value)))
+            except ValueError:
+                fail(f"calendar.{key}", f"{value!r} is not a date like \"2027-10-01\"")
+        out.append(frozenset(days))
+    if out[0] & out[1]:
+        fail("calendar", f"{sorted(out[0] & out[1])[0]} is listed as both holiday and workday")
+    return out[0], out[1]
+
+
+def _reminders(raw, fail, key_of, text, phase_keys, checklist_keys) -> tuple[Reminder, ...]:
+    if not isinstance(raw, list):
+        fail("reminders", "must be an array of tables [[reminders]]")
+    reminders, keys = [], set()
+    for i, r in enumerate(raw):
+        where = f"reminders[{i}]"
+        key = key_of(r, where)
+        if key in keys:
+            fail(f"{where}.key", f"{key!r} is used twice")
+        keys.add(key)
+        kind = r.get("kind")
+        if kind not in REMINDER_KINDS:
+            fail(f"{where}.kind", f"must be one of {', '.join(REMINDER_KINDS)}, got {kind!r}")
+        title = text(r, "title", where)
+        if len(title) > 20 or "\n" in title:
+            fail(f"{where}.title", "at most 20 characters on one line (the template keyword rule)")
+        at = r.get("time", "09:30")
+        if not isinstance(at, str) or not re.fullmatch(r"\d{2}:\d{2}", at):
+            fail(f"{where}.time", f"must be a time like \"09:30\", got {at!r}")
+        try:
+            at = dt.time(int(at[:2]), int(at[3:]))
+        except ValueError:
+            fail(f"{where}.time", f"no such time: {at}")
+        channel = r.get("channel", "template")
+        if channel not in CHANNELS:
+            fail(f"{where}.channel", f"must be one of {', '.join(CHANNELS)}, got {channel!r}")
+        audience = r.get("audience", "pending" if kind == "nudge" else "all")
+        if audience not in AUDIENCES:
+            fail(f"{where}.audience", f"must be one of {', '.join(AUDIENCES)}, got {audience!r}")
+        checklist = r.get("checklist")
+        if checklist is not None and checklist not in checklist_keys:
+            fail(f"{where}.checklist", f"no checklist {checklist!r} in this plan")
+        if (kind == "nudge" or audience == "pending") and checklist is None:
+            fail(f"{where}.checklist", "a nudge or a pending-only reminder must name its checklist")
+        phases = r.get("phases", [])
+        if not isinstance(phases, list) or any(p not in phase_keys for p in phases):
+            fail(f"{where}.phases", f"must list phase keys of this plan ({', '.join(sorted(phase_keys))})")
+        if kind == "nudge" and not phases:
+            fail(f"{where}.phases", "a nudge must name the phases it runs in")
+        months = r.get("months", list(range(1, 13)))
+        if not isinstance(months, list) or not months or any(not isinstance(m, int) or not 1 <= m <= 12
+                                                              for m in months):
+            fail(f"{where}.months", "must be a list of month numbers 1-12")
+        ints = {}
+        for name, default, low, high in (("weekday", 1, 1, 7), ("days_before", 0, 0, 60),
+                                         ("escalate_after", 0, 0, 52), ("grace_hours", 12, 1, 24 * 7)):
+            value = r.get(name, default)
+            if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+                fail(f"{where}.{name}", f"must be a whole number from {low} to {high}, got {value!r}")
+            ints[name] = value
+        reminders.append(Reminder(
+            key=key, kind=kind, title=title, text=text(r, "text", where), at=at, channel=channel,
+            audience=audience, checklist=checklist, phases=tuple(phases), months=tuple(sorted(set(months))),
+            weekday=ints["weekday"], days_before=ints["days_before"], escalate_after=ints["escalate_after"],
+            grace=dt.timedelta(hours=ints["grace_hours"])))
+    return tuple(reminders)
 
 
 def _aliases(table, where, fail) -> tuple[str, ...]:

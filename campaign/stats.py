@@ -112,3 +112,12 @@ def pending_people(checklist: Checklist, department_id: int) -> list[Staff]:
     started = _eligible_checkins(checklist).select(CheckIn.staff).where(CheckIn.department == department_id)
     return list(Staff.select().where((Staff.department == department_id) & (Staff.status != "exempt")
                                      & Staff.id.not_in(started)).order_by(Staff.name))
+
+
+def done_counts(checklist: Checklist, department_id: int | None = None) -> dict[int, int]:
+    """Items done per eligible person (staff id -> count); people with none are absent."""
+    query = (_eligible_checkins(checklist).select(CheckIn.staff, fn.COUNT(CheckIn.id))
+             .group_by(CheckIn.staff))
+    if department_id is not None:
+        query = query.where(CheckIn.department == department_id)
+    return dict(query.tuples())

@@ -1,0 +1,84 @@
+"""When reminders fire: a pure function of the plan, the work calendar and a time range.
+
+No scheduler is needed to test it; the scheduler only asks, every minute, which
+occurrences are due.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
+
+from campaign.plan import Plan, Reminder
+from schedules.workdays import WorkCalendar
+
+
+@dataclass(frozen=True)
+class Occurrence:
+    reminder: Reminder
+    due: dt.datetime  # aware
+    phase: str | None = None  # the phase key for phase reminders
+
+    @property
+    def key(self) -> str:
+        return f"{self.reminder.key}@{self.due.date().isoformat()}"
+
+
+def calendar_for(plan: Plan, extra_holidays=(), extra_workdays=()) -> WorkCalendar:
+    holidays = set(plan.holidays) | {dt.date.fromisoformat(str(d)) for d in extra_holidays}
+    workdays = set(plan.workdays) | {dt.date.fromisoformat(str(d)) for d in extra_workdays}
+    return WorkCalendar(frozenset(holidays - workdays), frozenset(workdays))
+
+
+def days_of(plan: Plan, reminder: Reminder, cal: WorkCalendar) -> list[tuple[dt.date, str | None]]:
+    """The days a reminder fires in the plan's year, with the phase they belong to."""
+    phases = [p for p in plan.phases if not reminder.phases or p.key in reminder.phases]
+    out: list[tuple[dt.date, str | None]] = []
+    if reminder.kind == "phase_start":
+        for p in phases:
+            day = cal.next_workday(p.start)
+            if day <= p.end:
+                out.append((day, p.key))
+    elif reminder.kind == "phase_end":
+        for p in phases:
+            day = cal.next_workday(max(p.start, p.end - dt.timedelta(days=reminder.days_before)))
+            if day <= p.end:
+                out.append((day, p.key))
+    elif reminder.kind == "monthly":
+        for month in reminder.months:
+            out.append((cal.first_workday(plan.year, month), None))
+    elif reminder.kind == "nudge":
+        for p in phases:
+            monday = p.start - dt.timedelta(days=p.start.weekday())
+            while monday <= p.end:
+                # The set weekday, or the next workday in the same week when it is a holiday.
+                for offset in range(reminder.weekday - 1, 7):
+                    day = monday + dt.timedelta(days=offset)
+                    if p.start <= day <= p.end and cal.is_workday(day):
+                        out.append((day, p.key))
+                        break
+                monday += dt.timedelta(days=7)
+    return sorted(set(out), key=lambda dp: dp[0])
+
+
+def occurrences(plan: Plan, cal: WorkCalendar, tz: ZoneInfo, start: dt.datetime, end: dt.datetime,
+                only: str | None = None) -> list[Occurrence]:
+    """Occurrences due in [start, end], in time order."""
+    found = []
+    for reminder in plan.reminders:
+        if only is not None and reminder.key != only:
+            continue
+        for day, phase in days_of(plan, reminder, cal):
+            due = dt.datetime.combine(day, reminder.at, tzinfo=tz)
+            if start <= due <= end:
+                found.append(Occurrence(reminder, due, phase))
+    return sorted(found, key=lambda o: (o.due, o.reminder.key))
+
+
+def is_quiet(now: dt.datetime, quiet: tuple[dt.time, dt.time], cal: WorkCalendar) -> bool:
+    """True on a day that is not a workday, or inside quiet hours (which may wrap midnight)."""
+    if not cal.is_workday(now.date()):
+        return True
+    start, end = quiet
+    t = now.timetz().replace(tzinfo=None)
+    return (start <= t or t < end) if start > end else (start <= t < end)

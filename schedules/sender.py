@@ -1,0 +1,225 @@
+"""The sender: works through the outbox with bounded concurrency and a rate limit.
+
+Each message is claimed with a conditional UPDATE (pending/retry -> sending, with a lease
+and the owner's host:pid), so two senders never send the same row. Outcomes:
+sent (with the msgid), failed (permanent errcode), retry (transient, with backoff), and
+unknown: a row left "sending" by a process that died, whose request may have left. Unknown
+rows are never resent automatically: a duplicate is worse than a gap an organiser can see.
+45009 (daily quota) pauses the whole run.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import os
+import queue
+import socket
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Callable
+
+import requests
+
+from bot.client import QUOTA, Client, WeChatError
+from config import PushConfig
+from models import Outbox, db, to_utc
+
+BACKOFF = (60, 300, 1800, 3600)  # seconds before attempts 2, 3, 4, 5...
+CLAIMABLE = ("pending", "retry")
+OWNER = f"{socket.gethostname()}:{os.getpid()}"
+
+
+@dataclass
+class SendSummary:
+    sent: int = 0
+    failed: Counter = field(default_factory=Counter)  # errcode -> count
+    retry: Counter = field(default_factory=Counter)
+    unknown: int = 0
+    paused: str | None = None
+    quiet: bool = False
+
+    def describe(self) -> str:
+        parts = [f"sent {self.sent}"]
+        if self.failed:
+            parts.append("failed " + ", ".join(f"{k}×{v}" for k, v in sorted(self.failed.items())))
+        if self.retry:
+            parts.append("to retry " + ", ".join(f"{k}×{v}" for k, v in sorted(self.retry.items())))
+        if self.unknown:
+            parts.append(f"unknown {self.unknown} (sender died mid-request)")
+        if self.paused:
+            parts.append(f"paused: {self.paused}")
+        if self.quiet:
+            parts.append("not sending now: quiet hours or not a workday")
+        return "; ".join(parts)
+
+
+class RateLimiter:
+    """At most `rate` starts per second across threads (a simple spaced schedule)."""
+
+    def __init__(self, rate: int):
+        self.interval = 1.0 / rate
+        self.lock = threading.Lock()
+        self.next = time.monotonic()
+
+    def wait(self) -> None:
+        with self.lock:
+            now = time.monotonic()
+            start = max(now, self.next)
+            self.next = start + self.interval
+        delay = start - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+
+
+def _owner_alive(owner: str | None) -> bool:
+    if not owner:
+        return False
+    host, _, pid = owner.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return True  # another machine's sender: trust its lease
+    try:
+        os.kill(int(pid), 0)
+        return True
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+
+
+def recover(now: dt.datetime) -> int:
+    """Rows left "sending" by a dead sender (or past their lease) become "unknown"."""
+    n = 0
+    for row in Outbox.select(Outbox.id, Outbox.owner, Outbox.lease_until).where(Outbox.state == "sending"):
+        if row.lease_until is not None and row.lease_until > to_utc(now) and _owner_alive(row.owner):
+            continue
+        with db.atomic():
+            n += (Outbox.update(state="unknown", last_error="sender stopped while sending; not resent",
+                                lease_until=None)
+                  .where((Outbox.id == row.id) & (Outbox.state == "sending")).execute())
+    return n
+
+
+class Sender:
+    def __init__(self, client: Client, push: PushConfig, clock: Callable[[], dt.datetime],
+                 is_quiet: Callable[[dt.datetime], bool] = lambda now: False):
+        self.client, self.push, self.clock, self.is_quiet = client, push, clock, is_quiet
+        self.limiter = RateLimiter(push.rate_per_second)
+        self.lock = threading.Lock()
+
+    def run(self, max_seconds: float = 3600, on_done: Callable[[str], None] | None = None) -> SendSummary:
+        summary = SendSummary()
+        now = self.clock()
+        if self.is_quiet(now):
+            summary.quiet = True
+            return summary
+        with db.connection_context():
+            summary.unknown = recover(now)
+        deadline = time.monotonic() + max_seconds
+        work: queue.Queue = queue.Queue(maxsize=self.push.concurrency * 4)
+        stop = threading.Event()
+
+        def worker():
+            with db.connection_context():
+                while True:
+                    row_id = work.get()
+                    if row_id is None:
+                        return
+                    if stop.is_set():
+                        continue
+                    outcome = self._one(row_id, summary, stop)
+                    if outcome and on_done:
+                        on_done(outcome)
+
+        threads = [threading.Thread(target=worker, daemon=True) for _ in range(self.push.concurrency)]
+        for t in threads:
+            t.start()
+        try:
+            with db.connection_context():
+                for row_id in self._candidates(now):
+                    if stop.is_set() or time.monotonic() > deadline:
+                        break
+                    work.put(row_id)
+        finally:
+            for _ in threads:
+                work.put(None)
+            for t in threads:
+                t.join()
+        return summary
+
+    def _candidates(self, now: dt.datetime):
+        """Ids of due rows, streamed in id order, a page at a time."""
+        last = 0
+        while True:
+            page = [r.id for r in Outbox.select(Outbox.id)
+                    .where(Outbox.state.in_(CLAIMABLE) & (Outbox.next_attempt_at <= to_utc(now)) & (Outbox.id > last))
+                    .order_by(Outbox.id).limit(500)]
+            if not page:
+                return
+            yield from page
+            last = page[-1]
+
+    def _claim(self, row_id: int) -> Outbox | None:
+        now = self.clock()
+        with db.atomic():
+            claimed = (Outbox.update(state="sending", owner=OWNER, attempts=Outbox.attempts + 1,
+                                     lease_until=to_utc(now) + dt.timedelta(seconds=self.push.lease_seconds))
+                       .where((Outbox.id == row_id) & Outbox.state.in_(CLAIMABLE)).execute())
+        return Outbox.get_by_id(row_id) if claimed == 1 else None
+
+    def _one(self, row_id: int, summary: SendSummary, stop: threading.Event) -> str | None:
+        row = self._claim(row_id)
+        if row is None:
+            return None  # another sender got there first
+        self.limiter.wait()
+        try:
+            msgid = self._send(row)
+        except WeChatError as exc:
+            return self._failed(row, exc.errcode, str(exc), exc.permanent, summary, stop)
+        except requests.RequestException as exc:
+            return self._failed(row, -4, f"{type(exc).__name__}: {exc}", False, summary, stop)
+        self._finish(row, state="sent", msgid=msgid, sent_at=to_utc(self.clock()), errcode=None, last_error=None)
+        with self.lock:
+            summary.sent += 1
+        return "sent"
+
+    def _send(self, row: Outbox) -> str | None:
+        import json
+
+        data = json.loads(row.payload)
+        if row.channel == "template":
+            return self.client.send_template(row.openid, self.push.template_id, data)
+        if row.channel == "subscribe":
+            self.client.send_subscribe(row.openid, self.push.subscribe_template_id or self.push.template_id, data)
+            return None
+        self.client.send_text(row.openid, "\n".join(data.values()))
+        return None
+
+    def _failed(self, row, errcode, message, permanent, summary, stop) -> str:
+        now = self.clock()
+        if errcode == QUOTA:
+            stop.set()
+            summary.paused = "45009 daily quota reached"
+            self._finish(row, state="retry", errcode=errcode, last_error=message, attempts=row.attempts - 1,
+                         next_attempt_at=to_utc(now) + dt.timedelta(minutes=self.push.quota_pause_minutes))
+            with self.lock:
+                summary.retry[errcode] += 1
+            return "paused"
+        if permanent or row.attempts >= self.push.max_attempts:
+            self._finish(row, state="failed", errcode=errcode, last_error=message)
+            with self.lock:
+                summary.failed[errcode] += 1
+            return "failed"
+        delay = BACKOFF[min(row.attempts - 1, len(BACKOFF) - 1)]
+        self._finish(row, state="retry", errcode=errcode, last_error=message,
+                     next_attempt_at=to_utc(now) + dt.timedelta(seconds=delay))
+        with self.lock:
+            summary.retry[errcode] += 1
+        return "retry"
+
+    @staticmethod
+    def _finish(row: Outbox, **changes) -> None:
+        with db.atomic():
+            (Outbox.update(lease_until=None, **changes)
+             .where((Outbox.id == row.id) & (Outbox.state == "sending") & (Outbox.owner == OWNER)).execute())
+
