@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import functools
-import threading
 import time
 
 from flask import Blueprint, Response, current_app, jsonify, request
@@ -230,8 +229,15 @@ def clear_calls():
 
 @bp.post("/_emu/users")
 def set_user():
-    """Create or change a user: {openid, following?, blocked?, optin?: template_id, name?}."""
+    """Create or change a user: {openid, following?, blocked?, optin?: template_id, name?}.
+
+    {"openids": [...]} creates many following users at once (for benchmarks).
+    """
     body = request.get_json(force=True, silent=True) or {}
+    if isinstance(body.get("openids"), list):
+        for openid in body["openids"]:
+            emu().platform.user(str(openid))
+        return jsonify(ok=True, count=len(body["openids"]))
     openid = body.get("openid")
     if not openid:
         return jsonify(error="openid is required"), 400
@@ -247,8 +253,3 @@ def set_user():
         platform.open_window(openid, body["window"])
     return jsonify(ok=True)
 
-
-def start_timer(delay: float, fn, *args) -> None:
-    t = threading.Timer(delay, fn, args=args)
-    t.daemon = True
-    t.start()

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import csv
 import logging
+import queue
+import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -53,12 +56,30 @@ class Emulator:
         signer = inbound.Platform(settings.token, settings.encoding_aes_key, settings.app_id, settings.mode)
         self.delivery = Delivery(settings.webhook_url, signer, timeout=settings.reply_timeout)
         self.chat = chat.Conversations()
+        self._finish_queue: queue.Queue = queue.Queue()
+        self._finisher: threading.Thread | None = None
+        self._finisher_lock = threading.Lock()
+        self._stop = threading.Event()  # never set: waiting on it is an interruptible delay
         for user in settings.users:
             self.platform.user(user.openid).name = user.name
 
     def finish_job_later(self, openid: str, msgid: int, status: str) -> None:
-        """The platform reports a template message's fate later, as a TEMPLATESENDJOBFINISH event."""
-        api.start_timer(self.settings.job_finish_delay, self._finish_job, openid, msgid, status)
+        """The platform reports a template message's fate later, as a TEMPLATESENDJOBFINISH event.
+
+        One delivery thread works through them in order, so a burst of 10,000 sends does not
+        become 10,000 simultaneous callbacks to the webhook.
+        """
+        self._finish_queue.put((time.monotonic() + self.settings.job_finish_delay, openid, msgid, status))
+        with self._finisher_lock:
+            if self._finisher is None:
+                self._finisher = threading.Thread(target=self._finish_loop, daemon=True)
+                self._finisher.start()
+
+    def _finish_loop(self) -> None:
+        while True:
+            due, openid, msgid, status = self._finish_queue.get()
+            self._stop.wait(max(0.0, due - time.monotonic()))
+            self._finish_job(openid, msgid, status)
 
     def _finish_job(self, openid: str, msgid: int, status: str) -> None:
         outcome = self.delivery.deliver(inbound.template_finished(openid, msgid, status))

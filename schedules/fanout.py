@@ -12,7 +12,7 @@ import json
 from collections import Counter
 from dataclasses import dataclass, field
 
-from peewee import fn
+from peewee import IntegrityError, fn
 
 from campaign import stats
 from campaign.plan import Plan, Reminder
@@ -54,6 +54,14 @@ def week_start(now: dt.datetime) -> dt.datetime:
 def fan_out(plan: Plan, reminder: Reminder, key: str, due: dt.datetime, now: dt.datetime, push: PushConfig,
             phase: str | None = None, department: str | None = None, pending_only: bool | None = None,
             dry_run: bool = False) -> FanoutResult:
+    try:
+        return _fan_out(plan, reminder, key, due, now, push, phase, department, pending_only, dry_run)
+    except IntegrityError:
+        # Another scheduler inserted this occurrence first (PostgreSQL lets both get this far).
+        return FanoutResult(key, existed=True)
+
+
+def _fan_out(plan, reminder, key, due, now, push, phase, department, pending_only, dry_run) -> FanoutResult:
     result = FanoutResult(key)
     with db.atomic():
         if Occurrence.get_or_none(Occurrence.key == key) is not None:
@@ -84,13 +92,15 @@ def fan_out(plan: Plan, reminder: Reminder, key: str, due: dt.datetime, now: dt.
 
 def expire(reminder: Reminder, key: str, due: dt.datetime, now: dt.datetime) -> FanoutResult:
     """Record a missed occurrence as expired: never sent late, never silently dropped."""
-    result = FanoutResult(key, expired=True)
-    with db.atomic():
-        if Occurrence.get_or_none(Occurrence.key == key) is not None:
-            return FanoutResult(key, existed=True)
-        Occurrence.create(key=key, reminder=reminder.key, due_at=to_utc(due), state="expired",
-                          created_at=to_utc(now))
-    return result
+    try:
+        with db.atomic():
+            if Occurrence.get_or_none(Occurrence.key == key) is not None:
+                return FanoutResult(key, existed=True)
+            Occurrence.create(key=key, reminder=reminder.key, due_at=to_utc(due), state="expired",
+                              created_at=to_utc(now))
+    except IntegrityError:
+        return FanoutResult(key, existed=True)
+    return FanoutResult(key, expired=True)
 
 
 def _recipients(plan, reminder, key, due, now, push, phase, department, pending_only, result):

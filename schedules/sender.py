@@ -90,7 +90,8 @@ def _owner_alive(owner: str | None) -> bool:
 def recover(now: dt.datetime) -> int:
     """Rows left "sending" by a dead sender (or past their lease) become "unknown"."""
     n = 0
-    for row in Outbox.select(Outbox.id, Outbox.owner, Outbox.lease_until).where(Outbox.state == "sending"):
+    # Read everything first: an open SELECT holds a WAL snapshot that a later write cannot upgrade.
+    for row in list(Outbox.select(Outbox.id, Outbox.owner, Outbox.lease_until).where(Outbox.state == "sending")):
         if row.lease_until is not None and row.lease_until > to_utc(now) and _owner_alive(row.owner):
             continue
         with db.atomic():

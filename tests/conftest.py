@@ -52,8 +52,9 @@ def db_url(request, tmp_path):
     return PG_URL
 
 
-def write_config(tmp_path: Path, db_url: str, mode: str = "safe", **extra) -> Path:
-    path = tmp_path / "config.toml"
+def write_config(tmp_path: Path, db_url: str, mode: str = "safe", name: str = "config.toml",
+                 api_base: str = "http://127.0.0.1:9", push: str = "", **extra) -> Path:
+    path = tmp_path / name
     plan = extra.pop("plan", str(APP_ROOT / "plans" / "minzu_tuanjie.toml"))
     path.write_text(f"""
 [wechat]
@@ -62,7 +63,7 @@ app_secret = "test-secret"
 token = "{TOKEN}"
 encoding_aes_key = "{DEMO_AES_KEY}"
 encrypt_mode = "{mode}"
-api_base = "http://127.0.0.1:9"
+api_base = "{api_base}"
 
 [database]
 url = "{db_url}"
@@ -72,6 +73,9 @@ plan = "{plan}"
 
 [api]
 token = "{API_TOKEN}"
+
+[push]
+{push}
 """, encoding="utf-8")
     return path
 

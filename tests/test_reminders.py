@@ -1,0 +1,266 @@
+"""Reminders end to end: plan -> fan-out -> outbox -> sender -> the emulator's API, over HTTP."""
+import dataclasses
+import datetime as dt
+import threading
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from models import Occurrence, Outbox, Staff, db
+from schedules.jobs import Jobs
+from tests.conftest import bind
+
+TZ = ZoneInfo("Asia/Shanghai")
+WED = dt.datetime(2026, 12, 2, 10, 0, tzinfo=TZ)  # nudge_wuge@2026-12-02 is due at 10:00
+
+
+def jobs_for(world, emu, **push):
+    cfg = world.app.extensions["tuanjie"].config
+    cfg = dataclasses.replace(cfg, wechat=dataclasses.replace(cfg.wechat, api_base=emu.base),
+                              push=dataclasses.replace(cfg.push, **push))
+    return Jobs(cfg)
+
+
+def follow_all(emu):
+    for person in Staff.select().where(Staff.openid.is_null(False)):
+        emu.call("POST", "/_emu/users", json={"openid": person.openid})
+
+
+def bind_everyone(world, emu):
+    for phone, openid in [("13900000001", "o-alice"), ("13900000002", "o-bob"), ("13900000011", "o-dave"),
+                          ("13900000012", "o-erin"), ("13900000021", "o-frank")]:
+        bind(world, phone, openid)
+    follow_all(emu)
+
+
+def sent_to(emu) -> list[str]:
+    return [c["json"]["touser"] for c in emu.call("GET", "/_emu/calls", params={"endpoint": "message/template/send"})
+            .json()["calls"] if c["errcode"] == 0]
+
+
+def test_a_due_nudge_goes_once_to_pending_people_only(world, emu):
+    bind_everyone(world, emu)
+    for n in range(1, 6):
+        world.say("o-frank", str(n))  # Frank has completed: never nudged
+    jobs = jobs_for(world, emu)
+    assert jobs.remind(WED) == 1
+    states = {o.key: o.state for o in Occurrence.select()}
+    assert states["nudge_wuge@2026-12-02"] == "fanned_out"
+    # Missed beyond their grace (a first start looks back 35 days): recorded, not sent.
+    assert states["monthly_talk@2026-12-01"] == states["nudge_wuge@2026-11-25"] == "expired"
+    assert [k for k, v in states.items() if v == "fanned_out"] == ["nudge_wuge@2026-12-02"]
+    assert jobs.send(WED) == 4
+    assert sorted(sent_to(emu)) == ["o-alice", "o-bob", "o-dave", "o-erin"]  # not Carol (exempt), not Frank
+    # Everything again: nothing new.
+    assert jobs.remind(WED + dt.timedelta(minutes=1)) == 0
+    assert jobs.send(WED + dt.timedelta(minutes=1)) == 0
+    assert len(sent_to(emu)) == 4
+    row = Outbox.get(Outbox.openid == "o-bob")
+    assert (row.state, row.msgid is not None) == ("sent", True)
+    nudge = emu.call("GET", "/_emu/calls", params={"endpoint": "message/template/send"}).json()["calls"][0]["json"]
+    assert nudge["data"]["thing2"]["value"] == "还差5项，回复「打卡」"
+
+
+def test_two_schedulers_racing_fan_out_once(world, emu):
+    bind_everyone(world, emu)
+    jobs = [jobs_for(world, emu), jobs_for(world, emu)]
+    barrier = threading.Barrier(2)
+    results = [None, None]
+
+    def run(i):
+        barrier.wait(timeout=10)
+        with db.connection_context():
+            results[i] = jobs[i].remind(WED)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(2)]
+    [t.start() for t in threads]
+    [t.join(timeout=30) for t in threads]
+    assert sorted(results) == [0, 1]
+    assert Outbox.select().count() == 5
+
+
+def test_a_reminder_missed_within_its_grace_is_sent_late_once_beyond_it_expires(world, emu):
+    bind_everyone(world, emu)
+    jobs = jobs_for(world, emu)
+    late = WED + dt.timedelta(hours=5)  # the scheduler was down from 10:00 to 15:00
+    assert jobs.remind(late) == 1
+    assert Occurrence.get(Occurrence.key == "nudge_wuge@2026-12-02").state == "fanned_out"
+    thursday = WED + dt.timedelta(days=1)
+    assert Occurrence.get(Occurrence.key == "monthly_talk@2026-12-01").state == "expired"
+    assert jobs.remind(thursday) == 0
+
+
+def test_the_weekly_cap_holds(world, emu):
+    bind_everyone(world, emu)
+    jobs = jobs_for(world, emu, weekly_cap=1)
+    jobs.remind(WED)
+    from schedules import fanout
+
+    plan = jobs.plan(WED)
+    result = fanout.fan_out(plan, plan.reminder("monthly_talk"), "extra@2026-12-02", WED, WED, jobs.config.push)
+    assert result.created == 0 and result.skipped["weekly_cap"] == 5
+
+
+def test_after_k_nudges_the_department_leader_gets_the_pending_list(world, emu):
+    bind_everyone(world, emu)
+    jobs = jobs_for(world, emu)
+    for week in range(3):  # escalate_after = 2 in the seed plan
+        now = WED + dt.timedelta(days=7 * week)
+        jobs.remind(now)
+        jobs.send(now)
+    escalations = Outbox.select().where(Outbox.key.endswith(":escalation"))
+    assert {r.openid for r in escalations} == {"o-dave"}  # 组织科's leader; 办公室 and 宣传科 have none bound
+    import json
+
+    payload = json.loads(escalations.get().payload)
+    assert payload["thing1"] == "本部门2人未完成" and "Dave" in payload["thing2"] and "Erin" in payload["thing2"]
+
+
+def test_a_blocked_template_comes_back_as_a_permanent_failure(world, emu):
+    bind_everyone(world, emu)
+    emu.call("POST", "/_emu/users", json={"openid": "o-bob", "blocked": True})
+    done = threading.Event()
+    original = emu.emulator._finish_job
+
+    def finish(openid, msgid, status):
+        original(openid, msgid, status)
+        if openid == "o-bob":
+            done.set()
+
+    emu.emulator._finish_job = finish
+    jobs = jobs_for(world, emu)
+    jobs.remind(WED)
+    jobs.send(WED)
+    assert done.wait(timeout=10)
+    row = Outbox.get(Outbox.openid == "o-bob")
+    assert (row.state, row.delivery, row.errcode) == ("failed", "failed:user block", 43101)
+    assert Outbox.get(Outbox.openid == "o-erin").delivery == "success"
+
+
+def one_row(world, emu, sequence, **push):
+    """Bob alone pending; the template endpoint answers with `sequence` first."""
+    bind(world, "13900000002", "o-bob")
+    follow_all(emu)
+    emu.call("POST", "/_emu/faults", json={"endpoint": "message/template/send", "sequence": sequence,
+                                           "timeout_seconds": 2})
+    jobs = jobs_for(world, emu, **push)
+    jobs.remind(WED)
+    summary = jobs.sender(WED).run(max_seconds=30)
+    return Outbox.get(), summary, jobs
+
+
+def stable_token_calls(emu):
+    return emu.call("GET", "/_emu/calls", params={"endpoint": "stable_token"}).json()["calls"]
+
+
+def test_busy_minus_one_is_retried_later(world, emu):
+    row, summary, _ = one_row(world, emu, [-1])
+    assert (row.state, row.errcode, row.attempts) == ("retry", -1, 1)
+    assert row.next_attempt_at > Outbox.get().created_at and summary.retry[-1] == 1
+
+
+def test_quota_45009_pauses_the_run_without_spending_an_attempt(world, emu):
+    row, summary, _ = one_row(world, emu, [45009])
+    assert (row.state, row.errcode, row.attempts) == ("retry", 45009, 0)
+    assert summary.paused and (row.next_attempt_at - row.created_at) >= dt.timedelta(minutes=59)
+
+
+def test_a_token_refused_once_is_refreshed_once_and_the_message_sent(world, emu):
+    row, summary, _ = one_row(world, emu, [40001])
+    assert (row.state, summary.sent) == ("sent", 1)
+    calls = stable_token_calls(emu)
+    assert [c["json"]["force_refresh"] for c in calls] == [False, True]
+
+
+def test_a_token_refused_forever_is_refreshed_once_then_left_to_retry(world, emu):
+    row, summary, _ = one_row(world, emu, [40001, 40001, 40001])
+    assert (row.state, row.errcode) == ("retry", 40001)
+    assert len(stable_token_calls(emu)) == 2
+
+
+def test_a_timeout_is_retried_later(world, emu):
+    import requests
+
+    from bot.client import Client
+
+    bind(world, "13900000002", "o-bob")
+    follow_all(emu)
+    emu.call("POST", "/_emu/faults", json={"endpoint": "message/template/send", "sequence": ["timeout"],
+                                           "timeout_seconds": 2})
+    jobs = jobs_for(world, emu)
+    jobs.client = Client(jobs.config.wechat, timeout=(1, 0.5))
+    jobs.remind(WED)
+    summary = jobs.sender(WED).run(max_seconds=30)
+    row = Outbox.get()
+    assert (row.state, row.errcode) == ("retry", -4) and "Timeout" in row.last_error
+    assert summary.retry[-4] == 1
+    assert requests  # the client's own timeout, not the emulator's answer, ended the call
+
+
+def test_not_following_43004_fails_for_good(world, emu):
+    row, summary, _ = one_row(world, emu, [43004])
+    assert (row.state, row.errcode) == ("failed", 43004) and summary.failed[43004] == 1
+
+
+def test_a_5xx_is_retried(world, emu):
+    row, _, _ = one_row(world, emu, ["500"])
+    assert (row.state, row.errcode) == ("retry", 500)
+
+
+def test_retries_end_in_failure_after_max_attempts(world, emu):
+    row, _, jobs = one_row(world, emu, [-1, -1], max_attempts=2)
+    Outbox.update(next_attempt_at=row.created_at).execute()
+    jobs.sender(WED).run(max_seconds=30)
+    row = Outbox.get()
+    assert (row.state, row.attempts, row.errcode) == ("failed", 2, -1)
+
+
+def test_quiet_hours_hold_messages_until_morning(world, emu):
+    bind_everyone(world, emu)
+    jobs = jobs_for(world, emu)
+    evening = dt.datetime(2026, 12, 2, 21, 0, tzinfo=TZ)
+    from schedules import fanout
+
+    plan = jobs.plan(evening)
+    fanout.fan_out(plan, plan.reminder("monthly_talk"), "evening@2026-12-02", evening, evening, jobs.config.push)
+    assert jobs.send(evening) == 0 and sent_to(emu) == []
+    assert jobs.send(dt.datetime(2026, 12, 3, 9, 0, tzinfo=TZ)) == 5
+
+
+def test_eight_threads_finding_the_token_expired_fetch_one_token(world, emu):
+    from bot.client import Client
+    from models import AccessToken
+
+    follow_all(emu)
+    emu.call("POST", "/_emu/users", json={"openid": "o-x"})
+    client = Client(jobs_for(world, emu).config.wechat)
+    client.token()
+    AccessToken.update(expires_at=dt.datetime(2000, 1, 1)).execute()
+    client._cached.expires = 0
+    emu.call("DELETE", "/_emu/calls")
+    barrier = threading.Barrier(8)
+    errors = []
+
+    def call():
+        barrier.wait(timeout=10)
+        try:
+            with db.connection_context():
+                client.call("GET", "user/info", params={"openid": "o-x"})
+        except Exception as exc:  # collected: the assertion below names it
+            errors.append(exc)
+
+    threads = [threading.Thread(target=call) for _ in range(8)]
+    [t.start() for t in threads]
+    [t.join(timeout=30) for t in threads]
+    assert errors == []
+    assert len(stable_token_calls(emu)) == 1
+    assert len(emu.call("GET", "/_emu/calls", params={"endpoint": "user/info"}).json()["calls"]) == 8
+
+
+def test_processes_share_the_stored_token(world, emu):
+    from bot.client import Client
+
+    config = jobs_for(world, emu).config.wechat
+    first, second = Client(config), Client(config)  # two workers
+    assert first.token() == second.token()
+    assert len(stable_token_calls(emu)) == 1
