@@ -121,3 +121,17 @@ def test_plan_file_errors(tmp_path):
         load_plan(tmp_path / "none.toml", TODAY)
     with pytest.raises(PlanError, match="not valid TOML"):
         load_plan(write(tmp_path, "= broken", "p.toml"), TODAY)
+
+
+def test_the_example_config_is_valid_and_documents_every_key():
+    from dataclasses import fields
+
+    from config import _SECTIONS
+
+    example = APP_ROOT / "config.example.toml"
+    load_config(example, environ={})
+    text = example.read_text(encoding="utf-8")
+    for section, cls in _SECTIONS.items():
+        assert f"[{section}]" in text
+        for f in fields(cls):
+            assert f"\n{f.name} = " in text, f"{section}.{f.name} is not in config.example.toml"

@@ -264,3 +264,39 @@ def test_processes_share_the_stored_token(world, emu):
     first, second = Client(config), Client(config)  # two workers
     assert first.token() == second.token()
     assert len(stable_token_calls(emu)) == 1
+
+
+def test_the_redis_token_store_shares_one_token_across_clients(world, emu):
+    import os
+
+    import redis
+
+    from bot.client import Client, RedisTokenStore
+
+    url = "redis://127.0.0.1:6379/15"
+    try:
+        redis.Redis.from_url(url, socket_connect_timeout=1).ping()
+    except redis.RedisError:
+        if os.environ.get("CI"):
+            pytest.fail("Redis is not reachable on 127.0.0.1:6379")
+        pytest.skip("no Redis here")
+    config = jobs_for(world, emu).config.wechat
+    store = RedisTokenStore(url, config.app_id)
+    store.redis.delete(store.key, store.lock_key)
+    clients = [Client(config, RedisTokenStore(url, config.app_id)) for _ in range(4)]
+    barrier = threading.Barrier(4)
+    tokens = []
+
+    def go(c):
+        barrier.wait(timeout=10)
+        tokens.append(c.token())
+
+    threads = [threading.Thread(target=go, args=(c,)) for c in clients]
+    [t.start() for t in threads]
+    [t.join(timeout=30) for t in threads]
+    assert len(set(tokens)) == 1 and len(stable_token_calls(emu)) == 1
+    # A refused token is replaced once, and the others pick the new one up without fetching.
+    new = clients[0].token(failed=tokens[0])
+    assert new != tokens[0] and clients[1].token(failed=tokens[0]) == new
+    assert len(stable_token_calls(emu)) == 2
+    store.redis.delete(store.key)

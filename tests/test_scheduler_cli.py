@@ -1,0 +1,102 @@
+"""The scheduler process and the CLI around jobs: one scheduler only, run-job, jobs, push."""
+import os
+import subprocess
+import sys
+
+import pytest
+
+from config import APP_ROOT, load_config
+from models import Occurrence, Outbox, db
+from schedules.lock import LockHeld, SchedulerLock
+from tests.conftest import write_config
+from tests.test_reminders import bind_everyone, sent_to
+
+
+def flask(config, *args, timeout=60):
+    return subprocess.run([sys.executable, "-m", "flask", "--app", "server", *args], cwd=APP_ROOT,
+                           env={**os.environ, "TUANJIE_CONFIG": str(config)}, capture_output=True, text=True,
+                           timeout=timeout)
+
+
+def test_a_second_scheduler_refuses_to_start(make_world, tmp_path, db_url):
+    world = make_world(roster=None)
+    config = write_config(tmp_path, db_url, name="sched.toml")
+    held = SchedulerLock(db.obj).acquire()
+    try:
+        with pytest.raises(LockHeld):
+            SchedulerLock(db.obj).acquire()
+        proc = flask(config, "scheduler")
+        assert proc.returncode != 0 and "another scheduler" in proc.stderr
+    finally:
+        held.release()
+    again = SchedulerLock(db.obj).acquire()  # released: the next one may start
+    again.release()
+    assert world
+
+
+def test_register_wires_the_jobs_with_the_configured_timezone(tmp_path, db_url):
+    from apscheduler.schedulers.background import BackgroundScheduler
+
+    from schedules.jobs import Jobs, register
+
+    cfg = load_config(write_config(tmp_path, db_url), environ={})
+    sched = BackgroundScheduler(timezone=cfg.tz)
+    register(sched, Jobs(cfg))
+    jobs = {j.id: j for j in sched.get_jobs()}
+    assert set(jobs) == {"remind", "send", "prune"}
+    assert all(str(j.trigger.timezone) == "Asia/Shanghai" for j in jobs.values())
+    assert jobs["remind"].max_instances == 1 and jobs["remind"].coalesce
+
+
+def test_jobs_lists_upcoming_reminders_and_the_calendar_fallback(world):
+    out = world.cli("jobs", "--now", "2026-11-20T08:00", "--days", "14").output
+    assert "official" in out and "2026-12-01 Tue 09:30  monthly_talk" in out and "2026-11-25 Wed 10:00  nudge_wuge" in out
+    later = world.cli("jobs", "--now", "2027-03-01T08:00", "--days", "30").output
+    assert "no official data for 2027" in later and "Monday-Friday" in later
+    assert "2027-03-22 Mon 09:30  phase_start" in later
+
+
+def test_run_job_runs_the_scheduler_function_once(world):
+    bind_everyone_offline(world)
+    out = world.cli("run-job", "remind", "--now", "2026-12-02T10:00").output
+    assert out.strip().endswith("remind: 1")
+    assert Occurrence.get(Occurrence.key == "nudge_wuge@2026-12-02").recipients == 5
+    assert "no job 'nope'" in world.cli("run-job", "nope").output
+    assert "not an ISO time" in world.cli("run-job", "remind", "--now", "tomorrow").output
+
+
+def bind_everyone_offline(world):
+    from models import Staff
+
+    for person in Staff.select().where(Staff.status != "exempt"):
+        person.openid = f"o-{person.phone}"
+        person.save()
+
+
+def test_push_dry_run_counts_and_explains(world):
+    bind_everyone_offline(world)
+    world.say("o-13900000021", "1")
+    for n in range(2, 6):
+        world.say("o-13900000021", str(n))
+    out = world.cli("push", "--reminder", "monthly_talk", "--dry-run", "--now", "2026-12-02T10:00").output
+    assert "dry run: 5 would get 'monthly_talk'; skipped: exempt 1" in out
+    out = world.cli("push", "--reminder", "monthly_talk", "--dry-run", "--pending-only",
+                    "--now", "2026-12-02T10:00").output
+    assert "4 would get" in out and "completed 1" in out
+    out = world.cli("push", "--reminder", "monthly_talk", "--dry-run", "--department", "组织科",
+                    "--now", "2026-12-02T10:00").output
+    assert "2 would get" in out
+    assert Outbox.select().count() == 0 and Occurrence.select().count() == 0
+    assert "no reminder 'nope'" in world.cli("push", "--reminder", "nope").output
+    assert "no department '财务科'" in world.cli("push", "--reminder", "monthly_talk", "--department", "财务科").output
+
+
+def test_push_sends_through_the_api_and_a_rerun_sends_nothing_more(world, emu, tmp_path, db_url):
+    bind_everyone(world, emu)
+    config = write_config(tmp_path, db_url, name="push.toml", api_base=emu.base)
+    first = flask(config, "push", "--reminder", "monthly_talk", "--department", "办公室", "--now", "2026-12-02T10:00")
+    assert first.returncode == 0, first.stderr
+    assert "2 recipients" in first.stdout and "sent 2" in first.stdout and "sending" in first.stderr
+    again = flask(config, "push", "--reminder", "monthly_talk", "--department", "办公室", "--now", "2026-12-02T10:05")
+    assert "resuming" in again.stdout and "sent 0" in again.stdout
+    assert sorted(sent_to(emu)) == ["o-alice", "o-bob"]
