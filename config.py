@@ -22,6 +22,7 @@ DEMO_APP_ID = "wx00demo0000tuanjie"
 DEMO_TOKEN = "tuanjieDemoToken"
 DEMO_AES_KEY = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
 DEMO_API_TOKEN = "demo-api-token"
+DEMO_API_BASE = "http://127.0.0.1:8001"  # the emulator that `make run` starts
 
 ENCRYPT_MODES = ("safe", "compat", "plain")
 
@@ -161,7 +162,8 @@ def load_config(path: str | os.PathLike | None = None, environ=None) -> Config:
     elif "TUANJIE_CONFIG" in environ and path == Path(environ["TUANJIE_CONFIG"]):
         raise ConfigError(f"TUANJIE_CONFIG: file {path} does not exist")
     else:
-        raw, base_dir, demo = {}, str(APP_ROOT), True
+        # Demo: public secrets are useless against the real platform, so talk to the local emulator.
+        raw, base_dir, demo = {"wechat": {"api_base": DEMO_API_BASE}}, str(APP_ROOT), True
     return validate(build(raw, environ, base_dir, demo))
 
 

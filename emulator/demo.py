@@ -1,6 +1,6 @@
-"""`make run`: the server and the emulator together, the menu created, the chat page URL printed.
+"""`make run`: server, emulator and scheduler together, the menu created, the chat page URL printed.
 
-Ctrl-C stops both. Waiting for start-up is a bounded poll of /healthz.
+Ctrl-C stops all three. Waiting for start-up is a bounded poll of /healthz.
 """
 from __future__ import annotations
 
@@ -38,6 +38,8 @@ def main() -> int:
                           "--webhook", f"http://{host}:{port}/wechat"], cwd=APP_ROOT, env=env),
         subprocess.Popen([py, "-m", "flask", "--app", "server", "run", "--host", host, "--port", str(port)],
                          cwd=APP_ROOT, env=env),
+        # Reminders land in the chat page as template cards, on workdays in daytime.
+        subprocess.Popen([py, "-m", "flask", "--app", "server", "scheduler"], cwd=APP_ROOT, env=env),
     ]
     try:
         if not (wait_for(f"http://{host}:{port}/healthz") and wait_for(f"http://{host}:{emu_port}/chat/api/state")):
@@ -46,7 +48,8 @@ def main() -> int:
         subprocess.run([py, "-m", "flask", "--app", "server", "create-menu"], cwd=APP_ROOT, env=env, check=False)
         print(f"\n  团结打卡 is running.\n  Chat page (手机聊天页): http://{host}:{emu_port}/\n"
               f"  Organiser API: curl -H 'Authorization: Bearer demo-api-token' http://{host}:{port}/api/stats\n"
-              f"  Ctrl-C stops both.\n", flush=True)
+              f"  Send a reminder now: .venv/bin/flask --app server push --reminder monthly_talk\n"
+              f"  Ctrl-C stops everything.\n", flush=True)
         while all(p.poll() is None for p in procs):
             time.sleep(0.5)
         return 1

@@ -43,6 +43,8 @@ def test_bad_config_names_key_and_problem(tmp_path, text, words):
 def test_missing_config_means_demo_defaults_but_a_named_missing_file_is_an_error(tmp_path):
     cfg = load_config(tmp_path / "absent.toml", environ={})
     assert cfg.demo and cfg.wechat.encrypt_mode == "safe"
+    assert cfg.wechat.api_base == "http://127.0.0.1:8001"  # demo secrets only work on the emulator
+    assert load_config(APP_ROOT / "config.example.toml", environ={}).wechat.api_base.startswith("https://")
     with pytest.raises(ConfigError, match="TUANJIE_CONFIG"):
         load_config(environ={"TUANJIE_CONFIG": str(tmp_path / "absent.toml")})
 
