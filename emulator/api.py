@@ -212,6 +212,17 @@ def faults():
     return jsonify(ok=True)
 
 
+@bp.post("/_emu/templates")
+def templates():
+    """Configure template ids and their keyword fields: {"TPL_X": ["thing1", "time2"], ...}."""
+    body = request.get_json(force=True, silent=True)
+    if not isinstance(body, dict) or not all(isinstance(v, list) for v in body.values()):
+        return jsonify(error='expected {"TEMPLATE_ID": ["field", ...]}'), 400
+    with emu().platform.lock:
+        emu().platform.templates.update({str(k): [str(f) for f in v] for k, v in body.items()})
+    return jsonify(ok=True, templates=emu().platform.templates)
+
+
 @bp.get("/_emu/calls")
 def calls():
     name = request.args.get("endpoint")

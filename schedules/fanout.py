@@ -17,9 +17,10 @@ from peewee import IntegrityError, fn
 from campaign import stats
 from campaign.plan import Plan, Reminder
 from config import PushConfig
-from models import Department, Occurrence, Outbox, Staff, db, to_utc
+from models import Department, InboundMessage, Occurrence, Outbox, Staff, db, to_utc
 
 BATCH = 500
+WINDOW, WINDOW_COUNT = dt.timedelta(hours=48), 5  # customer-service window after the person writes
 MAX_VALUE = 20  # template keyword values: 20 characters, one line (platform rule since May 2023)
 
 
@@ -115,6 +116,7 @@ def _recipients(plan, reminder, key, due, now, push, phase, department, pending_
                      .where((Outbox.created_at >= since) & (Outbox.state != "failed"))
                      .group_by(Outbox.staff).tuples())
     prior = _prior_nudges(reminder) if reminder.escalate_after else {}
+    window = _open_windows(now) if reminder.channel == "custom" else {}
     phase_obj = plan.phase(phase) if phase else None
     escalate: dict[int, list[str]] = {}
 
@@ -136,6 +138,10 @@ def _recipients(plan, reminder, key, due, now, push, phase, department, pending_
             continue
         if this_week.get(person.id, 0) >= push.weekly_cap:
             result.skipped["weekly_cap"] += 1
+            continue
+        if reminder.channel == "custom" and not window.get(person.openid, False):
+            # Customer-service messages only inside the window the person opened by writing to us.
+            result.skipped["no_window"] += 1
             continue
         text = reminder.text.format(phase=phase_obj.name if phase_obj else "", checklist=checklist.name if checklist
                                     else "", end=f"{phase_obj.end.month}月{phase_obj.end.day}日" if phase_obj else "",
@@ -164,6 +170,23 @@ def _row(key, person, channel, title, text, due, now, push, suffix="") -> dict:
         "next_attempt_at": to_utc(now),
         "created_at": to_utc(now),
     }
+
+
+def _open_windows(now: dt.datetime) -> dict[str, bool]:
+    """openid -> True when the person wrote to us within 48 h and has had fewer than 5
+    customer-service messages since (the platform's rule; outside it the call fails 45015/45047)."""
+    since = to_utc(now) - WINDOW
+    last = dict(InboundMessage.select(InboundMessage.openid, fn.MAX(InboundMessage.received_at))
+                .where((InboundMessage.received_at >= since) & ~InboundMessage.msg_type.startswith("event"))
+                .group_by(InboundMessage.openid).tuples())
+    open_ = {}
+    for openid, wrote_at in last.items():
+        if isinstance(wrote_at, str):  # SQLite returns MAX() of a datetime column as text
+            wrote_at = dt.datetime.fromisoformat(wrote_at)
+        used = (Outbox.select().where((Outbox.openid == openid) & (Outbox.channel == "custom")
+                                      & (Outbox.created_at >= wrote_at) & (Outbox.state != "failed")).count())
+        open_[openid] = used < WINDOW_COUNT
+    return open_
 
 
 def _prior_nudges(reminder: Reminder) -> dict[int, int]:

@@ -172,3 +172,18 @@ def test_fault_injection_sequence_latency_and_call_log(bare):
         bare.call("GET", "/cgi-bin/user/info", params={"access_token": token, "openid": "o-bob"}, timeout=0.3)
     log = bare.call("GET", "/_emu/calls", params={"endpoint": "user/info"}).json()
     assert log["count"] == 6 and [c["errcode"] for c in log["calls"][:5]] == [-1, 45009, 500, 40001, 0]
+
+
+def test_error_rate_and_configured_templates(bare):
+    token = bare.token()
+    bare.call("POST", "/_emu/faults", json={"endpoint": "user/info", "error_rate": 1.0})
+    assert {user_info(bare, token)["errcode"] for _ in range(5)} == {-1}
+    bare.call("POST", "/_emu/faults", json={"endpoint": "user/info", "error_rate": 0.0})
+    assert user_info(bare, token)["errcode"] == 0
+    assert bare.call("POST", "/_emu/templates", json={"TPL_NEW": ["keyword1"]}).status_code == 200
+    sent = bare.api("POST", "message/template/send", token, json={
+        "touser": "o-bob", "template_id": "TPL_NEW", "data": {"keyword1": {"value": "好"}}})
+    assert sent["errcode"] == 0
+    missing = bare.api("POST", "message/template/send", token, json={
+        "touser": "o-bob", "template_id": "TPL_NEW", "data": {}})
+    assert missing["errcode"] == 47003 and "keyword1" in missing["errmsg"]

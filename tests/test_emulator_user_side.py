@@ -150,3 +150,15 @@ def test_the_real_server_retried_after_a_timeout_still_checks_in_once(world):
         server.shutdown()
     assert first.text == again.text and first.text.startswith("✅")
     assert CheckIn.select().count() == 1
+
+
+@pytest.mark.parametrize("mode", ["plain", "compat"])
+def test_the_emulator_speaks_each_encryption_mode(make_world, mode):
+    world = make_world(mode=mode)
+    bind(world, "13900000002", "o-bob")
+    e, server = start_emulator(f"{world.base}/wechat", mode=mode)
+    try:
+        out = e.call("POST", "/chat/api/send", json={"openid": "o-bob", "text": "打卡 2"}).json()
+    finally:
+        server.shutdown()
+    assert out["status"] == "reply" and out["reply"].startswith("✅ 已记录：共度一个节庆日")

@@ -300,3 +300,26 @@ def test_the_redis_token_store_shares_one_token_across_clients(world, emu):
     assert new != tokens[0] and clients[1].token(failed=tokens[0]) == new
     assert len(stable_token_calls(emu)) == 2
     store.redis.delete(store.key)
+
+
+def test_customer_service_reminders_go_only_to_people_inside_their_window(world, emu):
+    from models import InboundMessage
+    from schedules import fanout
+
+    bind_everyone(world, emu)
+    now = dt.datetime.now(TZ)
+    # Everyone wrote to bind; make that three days ago, then Bob writes again now.
+    three_days_ago = (now - dt.timedelta(days=3)).astimezone(dt.timezone.utc).replace(tzinfo=None)
+    InboundMessage.update(received_at=three_days_ago).execute()
+    world.say("o-bob", "进度")
+    emu.call("POST", "/_emu/users", json={"openid": "o-bob", "window": "message"})
+    jobs = jobs_for(world, emu)
+    plan = jobs.plan(now)
+    custom = dataclasses.replace(plan.reminder("monthly_talk"), channel="custom")
+    result = fanout.fan_out(plan, custom, "cs@today", now, now, jobs.config.push)
+    assert result.created == 1 and result.skipped["no_window"] == 4
+    Outbox.update(next_attempt_at=dt.datetime(2000, 1, 1)).execute()
+    assert jobs.send(WED) == 1
+    calls = emu.call("GET", "/_emu/calls", params={"endpoint": "message/custom/send"}).json()["calls"]
+    assert [(c["json"]["touser"], c["errcode"]) for c in calls] == [("o-bob", 0)]
+    assert Outbox.get().state == "sent"
