@@ -10,6 +10,8 @@ is then a covering-index scan instead of a JOIN (see DESIGN.md, measured facts).
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
+import threading
 from pathlib import Path
 
 from peewee import (
@@ -182,6 +184,53 @@ ALL_MODELS = [Department, Staff, BindCode, BindFailure, CheckIn, InboundMessage,
               Occurrence, Outbox, AccessToken]
 
 
+class QueuedSqliteDatabase(SqliteDatabase):
+    """SQLite whose write transactions queue on an OS file lock before BEGIN IMMEDIATE.
+
+    SQLite's busy handler retries after sleeping 1, 2, 5, 10, 15... ms, so a waiting writer
+    often sleeps through the moment the lock frees; a blocking flock wakes the next writer
+    at once. Each thread opens its own lock file object (flock excludes per open file, so
+    threads of one process queue too); it is closed with the thread.
+    """
+
+    def __init__(self, database, *args, **kwargs):
+        super().__init__(database, *args, **kwargs)
+        self._queue_path = f"{database}.writers"
+        self._queue = threading.local()
+
+    def _queue_file(self):
+        fh = getattr(self._queue, "fh", None)
+        if fh is None:
+            fh = self._queue.fh = open(self._queue_path, "a")
+        return fh
+
+    def begin(self, lock_type=None):
+        fh = self._queue_file()
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            super().begin(lock_type)
+        except BaseException:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+            raise
+
+    def _dequeue(self):
+        fh = getattr(self._queue, "fh", None)
+        if fh is not None:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+    def commit(self):
+        try:
+            return super().commit()
+        finally:
+            self._dequeue()
+
+    def rollback(self):
+        try:
+            return super().rollback()
+        finally:
+            self._dequeue()
+
+
 def make_database(url: str, base_dir: str | Path = "."):
     """Database object for a URL; SQLite paths are relative to base_dir."""
     if url.startswith("sqlite:///"):
@@ -191,7 +240,8 @@ def make_database(url: str, base_dir: str | Path = "."):
             path.parent.mkdir(parents=True, exist_ok=True)
         # BEGIN IMMEDIATE takes the write lock up front, so two writers never deadlock
         # upgrading read locks; WAL lets readers go on while one writes.
-        return SqliteDatabase(
+        database = QueuedSqliteDatabase if str(path) != ":memory:" else SqliteDatabase
+        return database(
             str(path),
             lock_type="IMMEDIATE",
             pragmas={

@@ -17,6 +17,7 @@ from pathlib import Path
 import click
 import requests
 from flask import Flask
+from peewee import SqliteDatabase
 
 from campaign import binding, roster
 from campaign.plan import PlanError, load_plan
@@ -49,10 +50,18 @@ def create_app(config: Config | None = None, clock=None) -> Flask:
     def _connect():
         db.connect(reuse_if_open=True)
 
+    keep_open = isinstance(db.obj, SqliteDatabase)
+
     @app.teardown_request
     def _close(exc):
-        if not db.is_closed():
-            db.close()
+        # A sync worker serves requests on its main thread: there an SQLite connection is kept
+        # (re-opening costs the PRAGMAs, and the last close checkpoints the WAL every time).
+        # Request threads of a threaded server close theirs; so does every PostgreSQL request.
+        if db.is_closed():
+            return
+        if keep_open and threading.current_thread() is threading.main_thread() and not db.in_transaction():
+            return
+        db.close()
 
     from bot.webhook import bp as wechat_bp
     from dashboard.api import bp as api_bp

@@ -29,22 +29,21 @@ def process(msg: Inbound, body: str, timestamp: int, nonce: str, now: dt.datetim
             handler: Callable[[Inbound], str | None]) -> str | None:
     """Reply text for msg (None means "success"); raises Replay."""
     key = msg.dedup_key
+    # Redeliveries are answered from the store without taking the write lock.
+    stored = _stored(key, timestamp, nonce)
+    if stored is not None:
+        return stored.reply
     try:
         with db.atomic():
-            stored = _stored(key, timestamp, nonce)
-            if stored is not None:
-                return stored.reply
-            SeenNonce.create(timestamp=timestamp, nonce=nonce, dedup_key=key)
-            row = InboundMessage.create(dedup_key=key, openid=msg.openid, msg_type=_type(msg), body=body,
-                                        received_at=to_utc(now))
             reply = handler(msg)
-            row.reply = reply
-            row.save(only=[InboundMessage.reply])
+            # Inserted after the handler so the write lock is held as briefly as possible; a
+            # concurrent twin that committed first makes these inserts fail and the handler's
+            # effects roll back with them.
+            SeenNonce.insert(timestamp=timestamp, nonce=nonce, dedup_key=key).execute()
+            InboundMessage.insert(dedup_key=key, openid=msg.openid, msg_type=_type(msg), body=body,
+                                  received_at=to_utc(now), reply=reply).execute()
             return reply
-    except Replay:
-        raise
     except IntegrityError:
-        # A concurrent delivery won the race; its row is committed now.
         return _after_race(key, timestamp, nonce)
     except Exception:
         log.exception("handler failed for %s", key)
