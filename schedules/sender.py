@@ -23,6 +23,8 @@ import requests
 
 from bot.client import QUOTA, Client, WeChatError
 from config import PushConfig
+from peewee import MySQLDatabase
+
 from models import Outbox, db, to_utc
 
 BACKOFF = (60, 300, 1800, 3600)  # seconds before attempts 2, 3, 4, 5...
@@ -107,6 +109,7 @@ class Sender:
         self.client, self.push, self.clock, self.is_quiet = client, push, clock, is_quiet
         self.limiter = RateLimiter(push.rate_per_second)
         self.lock = threading.Lock()
+        self._claim_sql, self._sent_sql = _claim_statement(), _sent_statement()
 
     def run(self, max_seconds: float = 3600, on_done: Callable[[str], None] | None = None) -> SendSummary:
         summary = SendSummary()
@@ -160,13 +163,17 @@ class Sender:
             yield from page
             last = page[-1]
 
-    def _claim(self, row_id: int) -> Outbox | None:
-        now = self.clock()
-        with db.atomic():
-            claimed = (Outbox.update(state="sending", owner=OWNER, attempts=Outbox.attempts + 1,
-                                     lease_until=to_utc(now) + dt.timedelta(seconds=self.push.lease_seconds))
-                       .where((Outbox.id == row_id) & Outbox.state.in_(CLAIMABLE)).execute())
-        return Outbox.get_by_id(row_id) if claimed == 1 else None
+    def _claim(self, row_id: int) -> Claimed | None:
+        """pending/retry -> sending, leased to this process: one conditional UPDATE."""
+        lease = to_utc(self.clock()) + dt.timedelta(seconds=self.push.lease_seconds)
+        if self._claim_sql.returning:
+            row = self._claim_sql.execute(id=row_id, lease=lease, owner=OWNER).fetchone()
+            return Claimed(*row) if row else None
+        # MySQL/MariaDB: no UPDATE ... RETURNING; read the row we just claimed.
+        if self._claim_sql.execute(id=row_id, lease=lease, owner=OWNER).rowcount != 1:
+            return None
+        r = Outbox.get_by_id(row_id)
+        return Claimed(r.id, r.openid, r.channel, r.payload, r.attempts)
 
     def _one(self, row_id: int, summary: SendSummary, stop: threading.Event) -> str | None:
         row = self._claim(row_id)
@@ -179,12 +186,12 @@ class Sender:
             return self._failed(row, exc.errcode, str(exc), exc.permanent, summary, stop)
         except requests.RequestException as exc:
             return self._failed(row, -4, f"{type(exc).__name__}: {exc}", False, summary, stop)
-        self._finish(row, state="sent", msgid=msgid, sent_at=to_utc(self.clock()), errcode=None, last_error=None)
+        self._sent_sql.execute(id=row.id, msgid=msgid, sent_at=to_utc(self.clock()), owner=OWNER)
         with self.lock:
             summary.sent += 1
         return "sent"
 
-    def _send(self, row: Outbox) -> str | None:
+    def _send(self, row: "Claimed") -> str | None:
         import json
 
         data = json.loads(row.payload)
@@ -219,8 +226,55 @@ class Sender:
         return "retry"
 
     @staticmethod
-    def _finish(row: Outbox, **changes) -> None:
-        with db.atomic():
-            (Outbox.update(lease_until=None, **changes)
-             .where((Outbox.id == row.id) & (Outbox.state == "sending") & (Outbox.owner == OWNER)).execute())
+    def _finish(row: "Claimed", **changes) -> None:
+        (Outbox.update(lease_until=None, **changes)
+         .where((Outbox.id == row.id) & (Outbox.state == "sending") & (Outbox.owner == OWNER)).execute())
+
+
+@dataclass(frozen=True)
+class Claimed:
+    id: int
+    openid: str
+    channel: str
+    payload: str
+    attempts: int
+
+
+class Prepared:
+    """A peewee query compiled once and executed again with some parameters swapped.
+
+    The sender runs the same two statements for every message; building their SQL through
+    peewee cost ~0.4 ms of CPU per message, a fifth of the sender's time (bench/fanout.py).
+    Sentinel values mark the parameters that change; peewee still does the quoting and the
+    parameter style of the database at hand.
+    """
+
+    def __init__(self, query, returning: bool = False, **sentinels):
+        self.sql, params = query.sql()
+        where = {(type(v), v): name for name, v in sentinels.items()}
+        self.slots = [(where.get((type(p), p)), p) for p in params]
+        assert {n for n, _ in self.slots if n} == set(sentinels), "a sentinel did not reach the SQL"
+        self.returning = returning
+
+    def execute(self, **values):
+        return db.execute_sql(self.sql, [values[name] if name else p for name, p in self.slots])
+
+
+_ID, _OWNER, _TIME, _MSGID = -7270001, "\x00owner", dt.datetime(1901, 1, 1, 0, 0, 1), "\x00msgid"
+
+
+def _claim_statement() -> Prepared:
+    returning = not isinstance(db.obj, MySQLDatabase)
+    query = (Outbox.update(state="sending", owner=_OWNER, attempts=Outbox.attempts + 1, lease_until=_TIME)
+             .where((Outbox.id == _ID) & Outbox.state.in_(CLAIMABLE)))
+    if returning:
+        query = query.returning(Outbox.id, Outbox.openid, Outbox.channel, Outbox.payload, Outbox.attempts)
+    return Prepared(query, returning, id=_ID, owner=_OWNER, lease=_TIME)
+
+
+def _sent_statement() -> Prepared:
+    query = (Outbox.update(state="sent", msgid=_MSGID, sent_at=_TIME, errcode=None, last_error=None,
+                           lease_until=None)
+             .where((Outbox.id == _ID) & (Outbox.state == "sending") & (Outbox.owner == _OWNER)))
+    return Prepared(query, id=_ID, msgid=_MSGID, sent_at=_TIME, owner=_OWNER)
 
