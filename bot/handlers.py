@@ -12,7 +12,7 @@ from bot import texts as T
 from bot.inbound import MEDIA_TYPES, Inbound
 from campaign import binding, checkins, stats
 from campaign.plan import Checklist, Item, Plan, normalise
-from models import CheckIn, Outbox, Staff, to_utc
+from models import S_TEXT, CheckIn, Outbox, Prepared, Staff, to_utc
 
 MENU_CHECKIN, MENU_PROGRESS, MENU_HELP = "CHECKIN", "PROGRESS", "HELP"
 EVIDENCE_WINDOW = dt.timedelta(minutes=30)
@@ -23,6 +23,9 @@ _UNDO = re.compile(r"^(?:撤销|取消|undo)(.*)$", re.I)
 _PROGRESS = {"进度", "我的进度", "查看进度"}
 _HELP = {"帮助", "help", "?", "菜单", "指令"}
 _STATS = {"统计", "参与率", "stats"}
+
+
+STAFF_BY_OPENID = Prepared(lambda: Staff.select().where(Staff.openid == S_TEXT), openid=S_TEXT)
 
 
 @dataclass(frozen=True)
@@ -39,7 +42,7 @@ class Context:
 def handle(msg: Inbound, ctx: Context) -> str | None:
     if msg.type == "event":
         return on_event(msg, ctx)
-    person = Staff.get_or_none(Staff.openid == msg.openid)
+    person = STAFF_BY_OPENID.get(Staff, openid=msg.openid)
     text = msg.content if msg.type == "text" else msg.recognition if msg.type == "voice" else ""
     text = normalise(text)
     bind = _BIND.match(text)

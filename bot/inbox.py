@@ -15,7 +15,8 @@ from peewee import IntegrityError
 
 from bot import texts as T
 from bot.inbound import Inbound
-from models import InboundMessage, SeenNonce, db, to_utc
+from models import (S_INT, S_TEXT, S_TEXT2, S_TEXT3, S_TEXT4, S_TEXT5, S_TIME, InboundMessage, Prepared,
+                    SeenNonce, db, to_utc)
 
 log = logging.getLogger(__name__)
 NONCE_TTL = dt.timedelta(minutes=10)  # longer than the 300 s timestamp window
@@ -29,25 +30,34 @@ def process(msg: Inbound, body: str, timestamp: int, nonce: str, now: dt.datetim
             handler: Callable[[Inbound], str | None]) -> str | None:
     """Reply text for msg (None means "success"); raises Replay."""
     key = msg.dedup_key
-    # Redeliveries are answered from the store without taking the write lock.
-    stored = _stored(key, timestamp, nonce)
+    # Redeliveries are answered from the store without taking the write lock. A replayed
+    # (timestamp, nonce) on another message is caught by the nonce's unique index below.
+    stored = REPLY_OF.execute(key=key).fetchone()
     if stored is not None:
-        return stored.reply
+        return stored[0]
     try:
         with db.atomic():
             reply = handler(msg)
             # Inserted after the handler so the write lock is held as briefly as possible; a
             # concurrent twin that committed first makes these inserts fail and the handler's
             # effects roll back with them.
-            SeenNonce.insert(timestamp=timestamp, nonce=nonce, dedup_key=key).execute()
-            InboundMessage.insert(dedup_key=key, openid=msg.openid, msg_type=_type(msg), body=body,
-                                  received_at=to_utc(now), reply=reply).execute()
+            ADD_NONCE.execute(timestamp=timestamp, nonce=nonce, key=key)
+            ADD_MESSAGE.execute(key=key, openid=msg.openid, type=_type(msg), body=body, at=to_utc(now), reply=reply)
             return reply
     except IntegrityError:
         return _after_race(key, timestamp, nonce)
     except Exception:
         log.exception("handler failed for %s", key)
         return _store_failure(msg, key, body, timestamp, nonce, now)
+
+
+REPLY_OF = Prepared(lambda: InboundMessage.select(InboundMessage.reply).where(InboundMessage.dedup_key == S_TEXT),
+                    key=S_TEXT)
+ADD_NONCE = Prepared(lambda: SeenNonce.insert(timestamp=S_INT, nonce=S_TEXT, dedup_key=S_TEXT2),
+                     timestamp=S_INT, nonce=S_TEXT, key=S_TEXT2)
+ADD_MESSAGE = Prepared(lambda: InboundMessage.insert(dedup_key=S_TEXT, openid=S_TEXT2, msg_type=S_TEXT3, body=S_TEXT4,
+                                                     received_at=S_TIME, reply=S_TEXT5),
+                       key=S_TEXT, openid=S_TEXT2, type=S_TEXT3, body=S_TEXT4, at=S_TIME, reply=S_TEXT5)
 
 
 def _stored(key: str, timestamp: int, nonce: str) -> InboundMessage | None:

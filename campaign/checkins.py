@@ -5,7 +5,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 from campaign.plan import Checklist, Item
-from models import CheckIn, Staff, db, to_utc
+from models import S_ID, S_INT, S_TEXT, S_TEXT2, S_TEXT3, S_TEXT4, S_TIME, CheckIn, Prepared, Staff, to_utc
 
 
 @dataclass(frozen=True)
@@ -15,20 +15,25 @@ class Recorded:
     total: int
 
 
+# The check-in path runs these for every message: compiled once (see models.Prepared).
+DONE = Prepared(lambda: CheckIn.select(CheckIn.item).where((CheckIn.staff == S_ID) & (CheckIn.checklist == S_TEXT)),
+                staff=S_ID, checklist=S_TEXT)
+ADD = Prepared(lambda: CheckIn.insert(staff=S_ID, department=S_INT, checklist=S_TEXT, item=S_TEXT2, created_at=S_TIME,
+                                      evidence_type=S_TEXT3, evidence=S_TEXT4).on_conflict_ignore(),
+               staff=S_ID, department=S_INT, checklist=S_TEXT, item=S_TEXT2, at=S_TIME, evidence_type=S_TEXT3,
+               evidence=S_TEXT4)
+
+
 def done_items(person: Staff, checklist: Checklist) -> set[str]:
     keys = {i.key for i in checklist.items}
-    rows = CheckIn.select(CheckIn.item).where((CheckIn.staff == person) & (CheckIn.checklist == checklist.key))
-    return {r.item for r in rows} & keys
+    return {item for (item,) in DONE.execute(staff=person.id, checklist=checklist.key)} & keys
 
 
 def record(person: Staff, checklist: Checklist, item: Item, now: dt.datetime,
            evidence_type: str | None = None, evidence: str | None = None) -> Recorded:
-    query = (CheckIn.insert(staff=person, department=person.department_id, checklist=checklist.key,
-                            item=item.key, created_at=to_utc(now), evidence_type=evidence_type,
-                            evidence=evidence)
-             .on_conflict_ignore())
     # rowcount, not the returned id: SQLite's lastrowid survives an ignored insert.
-    created = db.execute(query).rowcount == 1
+    created = ADD.execute(staff=person.id, department=person.department_id, checklist=checklist.key, item=item.key,
+                          at=to_utc(now), evidence_type=evidence_type, evidence=evidence).rowcount == 1
     if not created and evidence:
         (CheckIn.update(evidence_type=evidence_type, evidence=evidence)
          .where((CheckIn.staff == person) & (CheckIn.checklist == checklist.key)

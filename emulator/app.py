@@ -59,7 +59,7 @@ class Emulator:
         self._finish_queue: queue.Queue = queue.Queue()
         self._finisher: threading.Thread | None = None
         self._finisher_lock = threading.Lock()
-        self._stop = threading.Event()  # never set: waiting on it is an interruptible delay
+        self._stop = threading.Event()  # set by close(); waiting on it is an interruptible delay
         for user in settings.users:
             self.platform.user(user.openid).name = user.name
 
@@ -76,10 +76,20 @@ class Emulator:
                 self._finisher.start()
 
     def _finish_loop(self) -> None:
-        while True:
-            due, openid, msgid, status = self._finish_queue.get()
-            self._stop.wait(max(0.0, due - time.monotonic()))
+        while not self._stop.is_set():
+            try:
+                due, openid, msgid, status = self._finish_queue.get(timeout=0.5)
+            except queue.Empty:
+                continue
+            if self._stop.wait(max(0.0, due - time.monotonic())):
+                return
             self._finish_job(openid, msgid, status)
+
+    def close(self) -> None:
+        """Stop delivering: callbacks still queued are dropped (a test's world is going away)."""
+        self._stop.set()
+        if self._finisher is not None:
+            self._finisher.join(timeout=10)
 
     def _finish_job(self, openid: str, msgid: int, status: str) -> None:
         outcome = self.delivery.deliver(inbound.template_finished(openid, msgid, status))

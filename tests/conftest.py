@@ -111,6 +111,21 @@ class World:
         return self.app.test_cli_runner().invoke(args=list(args))
 
 
+class Server:
+    """A threaded WSGI server on a loopback port whose stop() waits for requests in flight,
+    so a late request cannot touch the database while the next test resets it."""
+
+    def __init__(self, app):
+        self.httpd = make_server("127.0.0.1", 0, app, threaded=True)
+        self.httpd.daemon_threads = False  # ThreadingMixIn joins non-daemon request threads on close
+        self.server_port = self.httpd.server_port
+        threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+
+    def shutdown(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
 def reset_schema(url: str):
     from models import init_database
 
@@ -132,9 +147,7 @@ def start(tmp_path: Path, db_url: str, mode: str = "safe", roster: str | None = 
         (tmp_path / "roster.csv").write_text(roster, encoding="utf-8")
         result = world_cli.invoke(args=["import-staff", str(tmp_path / "roster.csv")])
         assert result.exit_code == 0, result.output
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
+    server = Server(app)
     platform = inbound.Platform(TOKEN, DEMO_AES_KEY, APP_ID, "compat" if mode == "compat" else mode)
     world = World(f"http://127.0.0.1:{server.server_port}", platform, tmp_path, app)
     return world, server
@@ -204,9 +217,16 @@ def start_emulator(webhook_url: str, mode: str = "safe", **settings):
     users = settings.pop("users", (ChatUser("o-bob", "Bob", "Bob（办公室）"), ChatUser("o-guest", "访客", "访客")))
     app = create_emulator(Settings(webhook_url=webhook_url, token=TOKEN, encoding_aes_key=DEMO_AES_KEY,
                                    app_id=APP_ID, app_secret="test-secret", mode=mode, users=users, **settings))
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-    return Emu(f"http://127.0.0.1:{server.server_port}", app.extensions["emulator"]), server
+    emulator = app.extensions["emulator"]
+    server = Server(app)
+    original = server.shutdown
+
+    def shutdown():  # no delivery reports to a world that is going away
+        emulator.close()
+        original()
+
+    server.shutdown = shutdown
+    return Emu(f"http://127.0.0.1:{server.server_port}", emulator), server
 
 
 @pytest.fixture
