@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PORT ?= 8000
 HOST ?= 127.0.0.1
 
-.PHONY: install run test bench clean
+.PHONY: install run test bench bench-fanout clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -24,6 +24,9 @@ test: install
 
 bench: install
 	$(BIN)/python bench/webhook.py
+
+bench-fanout: install
+	$(BIN)/python bench/fanout.py
 
 clean:
 	rm -rf $(VENV) data
