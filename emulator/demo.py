@@ -46,9 +46,11 @@ def main() -> int:
             print("server or emulator did not start; see the messages above", file=sys.stderr)
             return 1
         subprocess.run([py, "-m", "flask", "--app", "server", "create-menu"], cwd=APP_ROOT, env=env, check=False)
+        # Without a config file, commands in another terminal reach the emulator on 8001 only.
+        api_env = "" if emu_port == 8001 else f"TUANJIE_WECHAT_API_BASE={env['TUANJIE_WECHAT_API_BASE']} "
         print(f"\n  团结打卡 is running.\n  Chat page (手机聊天页): http://{host}:{emu_port}/\n"
               f"  Organiser API: curl -H 'Authorization: Bearer demo-api-token' http://{host}:{port}/api/stats\n"
-              f"  Send a reminder now: .venv/bin/flask --app server push --reminder monthly_talk\n"
+              f"  Send a reminder now: {api_env}.venv/bin/flask --app server push --reminder monthly_talk\n"
               f"  Ctrl-C stops everything.\n", flush=True)
         while all(p.poll() is None for p in procs):
             time.sleep(0.5)
