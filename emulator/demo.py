@@ -27,7 +27,12 @@ def wait_for(url: str, seconds: float = 30.0) -> bool:
     return False
 
 
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt  # SIGTERM stops the children the same way Ctrl-C does
+
+
 def main() -> int:
+    signal.signal(signal.SIGTERM, _interrupt)
     host = os.environ.get("HOST", "127.0.0.1")
     port = int(os.environ.get("PORT", "8000"))
     emu_port = int(os.environ.get("EMU_PORT", str(port + 1)))
