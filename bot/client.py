@@ -71,26 +71,51 @@ class DatabaseTokenStore:
         from models import AccessToken, db
 
         with db.connection_context():
-            sqlite = isinstance(db.obj, SqliteDatabase)
-            if not sqlite:
-                # A row to lock, so that concurrent refreshers queue on it.
-                AccessToken.insert(app_id=self.app_id, token="", expires_at=_naive(0),
-                                   updated_at=_naive(time.time())).on_conflict_ignore().execute()
-            with db.atomic():  # SQLite: BEGIN IMMEDIATE holds the write lock from here
-                query = AccessToken.select().where(AccessToken.app_id == self.app_id)
-                row = query.get_or_none() if sqlite else query.for_update().get_or_none()
-                if row is not None and row.token and row.token != failed \
-                        and _epoch(row.expires_at) - MARGIN > time.time():
+            if isinstance(db.obj, SqliteDatabase):
+                return self._refresh_sqlite(fetch, failed)
+            # A row to lock, so that concurrent refreshers queue on it (a row lock: other
+            # writers, the webhook's among them, are not held up by the HTTP fetch).
+            AccessToken.insert(app_id=self.app_id, token="", expires_at=_naive(0),
+                               updated_at=_naive(time.time())).on_conflict_ignore().execute()
+            with db.atomic():
+                row = AccessToken.select().where(AccessToken.app_id == self.app_id).for_update().get()
+                if self._usable(row.token, row.expires_at, failed):
                     return row.token, _epoch(row.expires_at)
-                token, expires_in = fetch(failed is not None)
-                expires = time.time() + expires_in
-                (AccessToken.insert(app_id=self.app_id, token=token, expires_at=_naive(expires),
-                                    updated_at=_naive(time.time()))
-                 .on_conflict(conflict_target=[AccessToken.app_id],
-                              update={AccessToken.token: token, AccessToken.expires_at: _naive(expires),
-                                      AccessToken.updated_at: _naive(time.time())})
-                 .execute())
-                return token, expires
+                return self._store(fetch, failed)
+
+    def _refresh_sqlite(self, fetch: Fetch, failed: str | None) -> tuple[str, float]:
+        """SQLite locks the whole database for a write: the HTTP fetch must not run inside
+        one, or every webhook would wait for it. Refreshers queue on a lock file instead."""
+        import fcntl
+
+        from models import AccessToken, db
+
+        with open(f"{db.obj.database}.token.lock", "a") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            try:
+                row = AccessToken.get_or_none(AccessToken.app_id == self.app_id)
+                if row is not None and self._usable(row.token, row.expires_at, failed):
+                    return row.token, _epoch(row.expires_at)
+                return self._store(fetch, failed)
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+
+    @staticmethod
+    def _usable(token: str, expires_at: dt.datetime, failed: str | None) -> bool:
+        return bool(token) and token != failed and _epoch(expires_at) - MARGIN > time.time()
+
+    def _store(self, fetch: Fetch, failed: str | None) -> tuple[str, float]:
+        from models import AccessToken, db
+
+        token, expires_in = fetch(failed is not None)
+        expires, now = time.time() + expires_in, _naive(time.time())
+        with db.atomic():
+            updated = (AccessToken.update(token=token, expires_at=_naive(expires), updated_at=now)
+                       .where(AccessToken.app_id == self.app_id).execute())
+            if not updated:
+                AccessToken.insert(app_id=self.app_id, token=token, expires_at=_naive(expires),
+                                   updated_at=now).execute()
+        return token, expires
 
 
 class RedisTokenStore:
@@ -227,12 +252,13 @@ class Client:
         return data
 
     # the endpoints we use --------------------------------------------------------------
-    def send_template(self, openid: str, template_id: str, data: dict[str, str], url: str | None = None) -> str:
+    def send_template(self, openid: str, template_id: str, data: dict[str, str], url: str | None = None) -> str | None:
         body = {"touser": openid, "template_id": template_id,
                 "data": {k: {"value": v} for k, v in data.items()}}
         if url:
             body["url"] = url
-        return str(self.call("POST", "message/template/send", body)["msgid"])
+        msgid = self.call("POST", "message/template/send", body).get("msgid")
+        return None if msgid is None else str(msgid)
 
     def send_subscribe(self, openid: str, template_id: str, data: dict[str, str]) -> None:
         self.call("POST", "message/subscribe/bizsend", {

@@ -10,6 +10,7 @@ rows are never resent automatically: a duplicate is worse than a gap an organise
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import os
 import queue
 import socket
@@ -20,16 +21,17 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 import requests
+import urllib3
+from peewee import MySQLDatabase, fn
 
 from bot.client import QUOTA, Client, WeChatError
 from config import PushConfig
-from peewee import MySQLDatabase
-
 from models import S_ID, S_TEXT, S_TEXT2, S_TIME, Outbox, Prepared, db, to_utc
 
 BACKOFF = (60, 300, 1800, 3600)  # seconds before attempts 2, 3, 4, 5...
 CLAIMABLE = ("pending", "retry")
 OWNER = f"{socket.gethostname()}:{os.getpid()}"
+log = logging.getLogger("tuanjie.sender")
 
 
 @dataclass
@@ -89,6 +91,27 @@ def _owner_alive(owner: str | None) -> bool:
         return True
 
 
+def _may_have_left(exc: requests.RequestException) -> bool:
+    """False only when the request certainly never reached the platform."""
+    if isinstance(exc, requests.ConnectTimeout):
+        return False
+    if isinstance(exc, requests.ConnectionError):
+        reason = exc.args[0] if exc.args else None
+        inner = getattr(reason, "reason", reason)  # urllib3 MaxRetryError wraps the cause
+        return not isinstance(inner, (urllib3.exceptions.NewConnectionError, urllib3.exceptions.ConnectTimeoutError))
+    return True
+
+
+def _paused_until(now: dt.datetime) -> dt.datetime | None:
+    """After 45009 the quota is spent: no run sends anything until the pause is over."""
+    row = (Outbox.select(fn.MAX(Outbox.next_attempt_at))
+           .where((Outbox.state == "retry") & (Outbox.errcode == QUOTA) & (Outbox.next_attempt_at > to_utc(now)))
+           .scalar())
+    if isinstance(row, str):
+        row = dt.datetime.fromisoformat(row)
+    return row
+
+
 def recover(now: dt.datetime) -> int:
     """Rows left "sending" by a dead sender (or past their lease) become "unknown"."""
     n = 0
@@ -122,6 +145,14 @@ class Sender:
         work: queue.Queue = queue.Queue(maxsize=self.push.concurrency * 4)
         stop = threading.Event()
 
+        paused = _paused_until(now)
+        if paused is not None:
+            summary.paused = f"45009 daily quota reached; paused until {paused:%H:%M} UTC"
+            return summary
+        deadline = time.monotonic() + max_seconds
+        work: queue.Queue = queue.Queue(maxsize=self.push.concurrency * 4)
+        stop = threading.Event()
+
         def worker():
             with db.connection_context():
                 while True:
@@ -130,7 +161,11 @@ class Sender:
                         return
                     if stop.is_set():
                         continue
-                    outcome = self._one(row_id, summary, stop)
+                    try:
+                        outcome = self._one(row_id, summary, stop)
+                    except Exception as exc:  # one bad row must not stop the run
+                        log.exception("sender: row %s", row_id)
+                        outcome = self._crashed(row_id, exc, summary)
                     if outcome and on_done:
                         on_done(outcome)
 
@@ -140,15 +175,34 @@ class Sender:
         try:
             with db.connection_context():
                 for row_id in self._candidates(now):
-                    if stop.is_set() or time.monotonic() > deadline:
+                    if not self._feed(work, row_id, threads, stop, deadline):
                         break
-                    work.put(row_id)
         finally:
             for _ in threads:
-                work.put(None)
+                self._feed(work, None, threads, threading.Event(), time.monotonic() + 30)
             for t in threads:
-                t.join()
+                t.join(timeout=60)
         return summary
+
+    @staticmethod
+    def _feed(work: queue.Queue, item, threads, stop: threading.Event, deadline: float) -> bool:
+        """Hand an item to the workers; False when the run should end instead (stopped, past
+        its deadline, or no worker left): a run never blocks on a full queue."""
+        while not stop.is_set() and time.monotonic() < deadline and any(t.is_alive() for t in threads):
+            try:
+                work.put(item, timeout=0.5)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _crashed(self, row_id: int, exc: Exception, summary: SendSummary) -> str:
+        """An unexpected error around a send: we cannot tell whether it left, so never resend."""
+        self._finish(Claimed(row_id, "", "", "", 0), state="unknown",
+                     last_error=f"sender error: {type(exc).__name__}: {exc}"[:500])
+        with self.lock:
+            summary.unknown += 1
+        return "unknown"
 
     def _candidates(self, now: dt.datetime):
         """Ids of due rows, streamed in id order, a page at a time."""
@@ -184,6 +238,13 @@ class Sender:
         except WeChatError as exc:
             return self._failed(row, exc.errcode, str(exc), exc.permanent, summary, stop)
         except requests.RequestException as exc:
+            if _may_have_left(exc):
+                # A read timeout or a dropped answer: the platform may have delivered it.
+                # Resending could make a duplicate, so the row is left for organisers to see.
+                self._finish(row, state="unknown", errcode=-4, last_error=f"{type(exc).__name__}: {exc}"[:500])
+                with self.lock:
+                    summary.unknown += 1
+                return "unknown"
             return self._failed(row, -4, f"{type(exc).__name__}: {exc}", False, summary, stop)
         SENT.execute(id=row.id, msgid=msgid, sent_at=to_utc(self.clock()), owner=OWNER)
         with self.lock:

@@ -179,9 +179,7 @@ def test_a_token_refused_forever_is_refreshed_once_then_left_to_retry(world, emu
     assert len(stable_token_calls(emu)) == 2
 
 
-def test_a_timeout_is_retried_later(world, emu):
-    import requests
-
+def test_a_read_timeout_is_never_resent_but_a_refused_connection_is_retried(world, emu):
     from bot.client import Client
 
     bind(world, "13900000002", "o-bob")
@@ -190,12 +188,47 @@ def test_a_timeout_is_retried_later(world, emu):
                                            "timeout_seconds": 2})
     jobs = jobs_for(world, emu)
     jobs.client = Client(jobs.config.wechat, timeout=(1, 0.5))
+    jobs.client.token()
     jobs.remind(WED)
     summary = jobs.sender(WED).run(max_seconds=30)
     row = Outbox.get()
-    assert (row.state, row.errcode) == ("retry", -4) and "Timeout" in row.last_error
-    assert summary.retry[-4] == 1
-    assert requests  # the client's own timeout, not the emulator's answer, ended the call
+    # The platform may have delivered it before the answer was lost: a resend could duplicate.
+    assert (row.state, row.errcode) == ("unknown", -4) and "ReadTimeout" in row.last_error
+    assert summary.unknown == 1 and jobs.sender(WED).run(max_seconds=30).sent == 0
+    # Nothing listening: the request never left, so it is retried later.
+    Outbox.update(state="pending").execute()
+    jobs.client = Client(dataclasses.replace(jobs.config.wechat, api_base="http://127.0.0.1:9"), timeout=(1, 1))
+    jobs.client._cached.token, jobs.client._cached.expires = "t", 4e9
+    jobs.sender(WED).run(max_seconds=30)
+    row = Outbox.get()
+    assert (row.state, row.errcode) == ("retry", -4) and "ConnectionError" in row.last_error
+
+
+def test_an_unexpected_error_marks_the_row_unknown_and_the_run_goes_on(world, emu):
+    bind_everyone(world, emu)
+    jobs = jobs_for(world, emu, concurrency=1)
+    jobs.remind(WED)
+    original = jobs.make_client().send_template
+
+    def flaky(openid, *args, **kw):
+        if openid == "o-bob":
+            raise RuntimeError("bug in a payload")
+        return original(openid, *args, **kw)
+
+    jobs.client.send_template = flaky
+    summary = jobs.sender(WED).run(max_seconds=30)
+    assert summary.sent == 4 and summary.unknown == 1
+    row = Outbox.get(Outbox.openid == "o-bob")
+    assert row.state == "unknown" and "bug in a payload" in row.last_error
+
+
+def test_a_quota_pause_holds_across_runs(world, emu):
+    row, summary, jobs = one_row(world, emu, [45009])
+    assert summary.paused
+    Outbox.update(state="pending", next_attempt_at=row.created_at).where(Outbox.id != row.id).execute()
+    again = jobs.sender(WED).run(max_seconds=30)
+    assert again.paused and again.sent == 0
+    assert len(emu.call("GET", "/_emu/calls", params={"endpoint": "message/template/send"}).json()["calls"]) == 1
 
 
 def test_not_following_43004_fails_for_good(world, emu):
