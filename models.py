@@ -108,7 +108,7 @@ class InboundMessage(BaseModel):
 
     dedup_key = CharField(max_length=200, unique=True)
     openid = CharField(max_length=64)
-    msg_type = CharField(max_length=30)
+    msg_type = CharField(max_length=64)  # "event:subscribe_msg_popup_event" is 31 characters
     body = TextField(null=True)
     received_at = DateTimeField()
     reply = TextField(null=True)

@@ -27,7 +27,8 @@ class Inbound:
         """Messages by MsgId; events (which have none) by sender, time, event and key."""
         if self.type != "event" and self.msg_id:
             return f"m:{self.msg_id}"
-        return f"e:{self.openid}:{self.create_time}:{self.event}:{self.event_key}"[:200]
+        # Delivery reports carry MsgID: two reports in the same second are two events.
+        return f"e:{self.openid}:{self.create_time}:{self.event}:{self.event_key}:{self.job_msgid}"[:200]
 
 
 def from_wechatpy(message) -> Inbound:

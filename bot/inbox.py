@@ -11,7 +11,7 @@ import datetime as dt
 import logging
 from typing import Callable
 
-from peewee import IntegrityError
+from peewee import DatabaseError, IntegrityError
 
 from bot import texts as T
 from bot.inbound import Inbound
@@ -30,12 +30,12 @@ def process(msg: Inbound, body: str, timestamp: int, nonce: str, now: dt.datetim
             handler: Callable[[Inbound], str | None]) -> str | None:
     """Reply text for msg (None means "success"); raises Replay."""
     key = msg.dedup_key
-    # Redeliveries are answered from the store without taking the write lock. A replayed
-    # (timestamp, nonce) on another message is caught by the nonce's unique index below.
-    stored = REPLY_OF.execute(key=key).fetchone()
-    if stored is not None:
-        return stored[0]
     try:
+        # Redeliveries are answered from the store without taking the write lock. A replayed
+        # (timestamp, nonce) on another message is caught by the nonce's unique index below.
+        stored = REPLY_OF.execute(key=key).fetchone()
+        if stored is not None:
+            return stored[0]
         with db.atomic():
             reply = handler(msg)
             # Inserted after the handler so the write lock is held as briefly as possible; a
@@ -46,8 +46,10 @@ def process(msg: Inbound, body: str, timestamp: int, nonce: str, now: dt.datetim
             return reply
     except IntegrityError:
         return _after_race(key, timestamp, nonce)
+    except Replay:
+        raise
     except Exception:
-        log.exception("handler failed for %s", key)
+        log.exception("handling failed for %s", key)
         return _store_failure(msg, key, body, timestamp, nonce, now)
 
 
@@ -88,11 +90,15 @@ def _store_failure(msg: Inbound, key: str, body: str, timestamp: int, nonce: str
                                   received_at=to_utc(now), reply=T.APOLOGY, failed=True)
     except IntegrityError:
         return _after_race(key, timestamp, nonce)
+    except DatabaseError:
+        # Nothing could be stored (the database is down, or refused the row): the handler's
+        # effects rolled back, so a redelivery may try again. The user still gets an answer.
+        log.exception("could not record the failure of %s", key)
     return T.APOLOGY
 
 
 def _type(msg: Inbound) -> str:
-    return f"event:{msg.event}" if msg.type == "event" else msg.type
+    return (f"event:{msg.event}" if msg.type == "event" else msg.type)[:64]
 
 
 def prune_nonces(now: dt.datetime) -> int:

@@ -89,7 +89,9 @@ def receive():
         raise Rejected(403, str(exc)) from None
     if not reply:
         return _success()
-    out = TextReply(source=msg.account, target=msg.openid, content=reply, time=int(time.time())).render()
+    # wechatpy puts the text in a CDATA section: "]]>" from echoed user input would end it early.
+    content = reply.replace("]]>", "]] >")
+    out = TextReply(source=msg.account, target=msg.openid, content=content, time=int(time.time())).render()
     if envelope is not None:
         out = envelope.seal(out, nonce, str(int(time.time())))
     return Response(out, content_type="application/xml")

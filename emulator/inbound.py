@@ -31,7 +31,9 @@ def _xml(fields: dict) -> str:
         if isinstance(value, int):
             inner.append(f"<{key}>{value}</{key}>")
         else:
-            inner.append(f"<{key}><![CDATA[{value}]]></{key}>")
+            # A "]]>" inside the text is split across two CDATA sections, as XML requires.
+            cdata = str(value).replace("]]>", "]]]]><![CDATA[>")
+            inner.append(f"<{key}><![CDATA[{cdata}]]></{key}>")
     return "<xml>" + "".join(inner) + "</xml>"
 
 
@@ -111,7 +113,7 @@ class Platform:
         return xmltodict.parse(xml)["xml"].get("Content")
 
 
-def template_finished(openid: str, msgid: int, status: str = "success") -> str:
+def template_finished(openid: str, msgid: int, status: str = "success", create_time: int | None = None) -> str:
     """TEMPLATESENDJOBFINISH: note the field is MsgID (capital D), not MsgId."""
-    return _xml({"ToUserName": ACCOUNT, "FromUserName": openid, "CreateTime": int(time.time()),
+    return _xml({"ToUserName": ACCOUNT, "FromUserName": openid, "CreateTime": create_time or int(time.time()),
                  "MsgType": "event", "Event": "TEMPLATESENDJOBFINISH", "MsgID": msgid, "Status": status})

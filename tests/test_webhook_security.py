@@ -157,3 +157,28 @@ def test_events_without_reply_answer_success(world):
     assert (r.status_code, r.text) == (200, "success")
     r = world.post(inbound.event("o-x", "TEMPLATESENDJOBFINISH"))
     assert (r.status_code, r.text) == (200, "success")
+
+
+def test_a_look_alike_digit_timestamp_is_403_not_500(world):
+    signed = world.platform.sign_request(inbound.text("o-x", "打卡"))
+    r = post_raw(world, dict(signed.query, timestamp="²"), signed.body)
+    assert r.status_code == 403
+
+
+def test_echoed_cdata_terminator_keeps_the_reply_valid_xml(world):
+    bind(world, "13900000002", "o-bob")
+    reply = world.say("o-bob", "打卡 ]]><x>")
+    assert reply is not None and "没有" in reply and "]]>" not in reply
+
+
+def test_a_long_event_name_is_stored_on_every_database(world):
+    r = world.post(inbound.event("o-x", "subscribe_msg_popup_event"))
+    assert (r.status_code, r.text) == (200, "success")
+    assert InboundMessage.get().msg_type == "event:subscribe_msg_popup_event"
+
+
+def test_two_delivery_reports_in_one_second_are_two_events(world):
+    now = int(time.time())
+    for msgid in (1, 2):
+        assert world.post(inbound.template_finished("o-x", msgid, create_time=now)).status_code == 200
+    assert InboundMessage.select().count() == 2
