@@ -104,8 +104,12 @@ def register_cli(app: Flask) -> None:
     def bind_codes(department, rebind, out):
         """Issue one-time binding codes and write name,department,phone,code to a CSV."""
         with db.connection_context():
-            issued = binding.issue_codes(rt.clock(), rt.bind_policy, department, rebind)
-            write_codes(out, issued)
+            try:
+                issued = binding.issue_codes(rt.clock(), rt.bind_policy, department, rebind,
+                                             deliver=lambda codes: write_codes(out, codes))
+            except OSError as exc:
+                raise click.ClickException(f"--out {out}: cannot write the codes ({exc.strerror or exc}); "
+                                           "no code was changed") from None
         click.echo(f"{len(issued)} codes written to {out} (valid {rt.config.binding.code_ttl_days} days)")
 
     @app.cli.command("demo")
@@ -245,10 +249,13 @@ def parse_now(text: str | None, rt: Runtime) -> dt.datetime:
 
 
 def write_codes(out: str, issued) -> None:
+    """Write the sheet to a temporary file first, then rename: never half a sheet."""
     path = Path(out)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", newline="", encoding="utf-8-sig") as fh:
+    partial = path.with_name(path.name + ".partial")
+    with partial.open("w", newline="", encoding="utf-8-sig") as fh:
         writer = csv.writer(fh)
         writer.writerow(["name", "department", "phone", "code"])
         for person, code in issued:
             writer.writerow([person.name, person.department.name, person.phone, code])
+    partial.replace(path)

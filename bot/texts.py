@@ -54,8 +54,10 @@ STATS_NONE_PENDING = "本部门人人已参与。"
 
 
 def pct(rate: float) -> str:
-    text = f"{rate * 100:.1f}"
-    return (text[:-2] if text.endswith(".0") else text) + "%"
+    """A rate as a percentage rounded down to 0.1 (rates are already rounded down)."""
+    tenths = round(rate * 10000) // 10
+    whole, tenth = divmod(tenths, 10)
+    return f"{whole}%" if tenth == 0 else f"{whole}.{tenth}%"
 
 
 def md(day) -> str:

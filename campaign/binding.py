@@ -50,10 +50,12 @@ def new_code() -> str:
 
 
 def issue_codes(now: dt.datetime, policy: BindPolicy, department: str | None = None,
-                rebind: bool = False) -> list[tuple[Staff, str]]:
+                rebind: bool = False, deliver=None) -> list[tuple[Staff, str]]:
     """A fresh code for every non-exempt person not yet bound (and bound ones with rebind).
 
     Earlier unused codes of those people stop working: only the newest sheet is valid.
+    `deliver(issued)` runs inside the transaction: if it fails (the sheet cannot be
+    written), nothing changes and the previous sheet stays valid.
     """
     query = Staff.select(Staff, Department).join(Department).where(Staff.status != "exempt")
     if department is not None:
@@ -69,6 +71,8 @@ def issue_codes(now: dt.datetime, policy: BindPolicy, department: str | None = N
             BindCode.create(staff=person, code_hash=hash_code(code), created_at=created,
                             expires_at=created + policy.ttl)
             issued.append((person, code))
+        if deliver is not None:
+            deliver(issued)
     return issued
 
 

@@ -182,6 +182,10 @@ def parse_plan(raw: dict, path, today: dt.date) -> Plan:
         except ValueError:
             fail(f"{where}.{key}", f"no such date: {value}")
 
+    def table(value, where):
+        if not isinstance(value, dict):
+            fail(where, f"must be a table (key = value lines), got {type(value).__name__}")
+
     def key_of(table, where):
         key = table.get("key")
         if not isinstance(key, str) or not _KEY.match(key):
@@ -199,6 +203,7 @@ def parse_plan(raw: dict, path, today: dt.date) -> Plan:
         fail("phases", "must be an array of tables [[phases]]")
     for i, p in enumerate(raw_phases):
         where = f"phases[{i}]"
+        table(p, where)
         phase = Phase(key_of(p, where), text(p, "name", where), date(p, "start", where), date(p, "end", where))
         if phase.end < phase.start:
             fail(f"{where}.end", f"{phase.end} is before start {phase.start}")
@@ -213,6 +218,7 @@ def parse_plan(raw: dict, path, today: dt.date) -> Plan:
     seen_words: dict[str, str] = {}
     for i, c in enumerate(raw_lists):
         where = f"checklists[{i}]"
+        table(c, where)
         key = key_of(c, where)
         short = text(c, "short", where, c.get("name"))
         aliases = _aliases(c, where, fail)
@@ -222,7 +228,7 @@ def parse_plan(raw: dict, path, today: dt.date) -> Plan:
             if word.isdigit():
                 fail(f"{where}.aliases", f"{word!r}: a number cannot name a checklist")
             seen_words[word] = key
-        items = _items(c, where, fail, key_of, text)
+        items = _items(c, where, fail, key_of, text, table)
         opens = date(c, "opens", where, "01-01")
         closes = date(c, "closes", where, "12-31")
         if closes < opens:
@@ -239,7 +245,7 @@ def parse_plan(raw: dict, path, today: dt.date) -> Plan:
     if len(mains) != 1:
         fail("checklists", f"exactly one checklist must have main = true, found {len(mains)}")
     holidays, workdays = _calendar(raw.get("calendar", {}), fail)
-    reminders = _reminders(raw.get("reminders", []), fail, key_of, text, {p.key for p in phases},
+    reminders = _reminders(raw.get("reminders", []), fail, key_of, text, table, {p.key for p in phases},
                            {c.key for c in checklists})
     return Plan(name, year, float(target), tuple(phases), tuple(checklists), str(path), reminders,
                 holidays, workdays)
@@ -265,12 +271,16 @@ def _calendar(table, fail) -> tuple[frozenset, frozenset]:
     return out[0], out[1]
 
 
-def _reminders(raw, fail, key_of, text, phase_keys, checklist_keys) -> tuple[Reminder, ...]:
+PLACEHOLDERS = {"phase": "宣传动员", "end": "12月20日", "checklist": "五个一", "left": 2, "done": 3, "total": 5}
+
+
+def _reminders(raw, fail, key_of, text, table, phase_keys, checklist_keys) -> tuple[Reminder, ...]:
     if not isinstance(raw, list):
         fail("reminders", "must be an array of tables [[reminders]]")
     reminders, keys = [], set()
     for i, r in enumerate(raw):
         where = f"reminders[{i}]"
+        table(r, where)
         key = key_of(r, where)
         if key in keys:
             fail(f"{where}.key", f"{key!r} is used twice")
@@ -315,8 +325,13 @@ def _reminders(raw, fail, key_of, text, phase_keys, checklist_keys) -> tuple[Rem
             if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
                 fail(f"{where}.{name}", f"must be a whole number from {low} to {high}, got {value!r}")
             ints[name] = value
+        body = text(r, "text", where)
+        try:
+            body.format(**PLACEHOLDERS)
+        except (KeyError, IndexError, ValueError) as exc:
+            fail(f"{where}.text", f"bad placeholder {exc} (known: {', '.join('{' + k + '}' for k in PLACEHOLDERS)})")
         reminders.append(Reminder(
-            key=key, kind=kind, title=title, text=text(r, "text", where), at=at, channel=channel,
+            key=key, kind=kind, title=title, text=body, at=at, channel=channel,
             audience=audience, checklist=checklist, phases=tuple(phases), months=tuple(sorted(set(months))),
             weekday=ints["weekday"], days_before=ints["days_before"], escalate_after=ints["escalate_after"],
             grace=dt.timedelta(hours=ints["grace_hours"])))
@@ -330,14 +345,17 @@ def _aliases(table, where, fail) -> tuple[str, ...]:
     return tuple(normalise(a) for a in aliases)
 
 
-def _items(c, where, fail, key_of, text) -> tuple[Item, ...]:
+def _items(c, where, fail, key_of, text, table) -> tuple[Item, ...]:
     raw_items = c.get("items")
     if not isinstance(raw_items, list) or not raw_items:
         fail(f"{where}.items", "at least one item is required")
     items, words = [], {}
     for j, it in enumerate(raw_items):
         iw = f"{where}.items[{j}]"
+        table(it, iw)
         item_key = key_of(it, iw)
+        if any(i.key == item_key for i in items):
+            fail(f"{iw}.key", f"{item_key!r} is used twice in this checklist")
         name = text(it, "name", iw)
         aliases = _aliases(it, iw, fail)
         evidence = it.get("evidence_required", False)

@@ -17,6 +17,11 @@ from campaign.plan import Checklist
 from models import CheckIn, Department, Staff
 
 
+def _floor4(part: int, whole: int) -> float:
+    """part/whole rounded down to 4 decimals: 99,999 of 100,000 must not read as 100%."""
+    return (part * 10000 // whole) / 10000 if whole else 0.0
+
+
 @dataclass(frozen=True)
 class Rate:
     eligible: int
@@ -25,11 +30,11 @@ class Rate:
 
     @property
     def participation_rate(self) -> float:
-        return round(self.participants / self.eligible, 4) if self.eligible else 0.0
+        return _floor4(self.participants, self.eligible)
 
     @property
     def completion_rate(self) -> float:
-        return round(self.completed / self.eligible, 4) if self.eligible else 0.0
+        return _floor4(self.completed, self.eligible)
 
     def as_dict(self) -> dict:
         return {**asdict(self), "participation_rate": self.participation_rate,

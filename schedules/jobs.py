@@ -56,12 +56,16 @@ class Jobs:
             for occ in occurrences(plan, self.calendar(plan), self.config.tz, now - LOOKBACK, now):
                 if Occurrence.get_or_none(Occurrence.key == occ.key) is not None:
                     continue
-                if now - occ.due > occ.reminder.grace:
-                    result = fanout.expire(occ.reminder, occ.key, occ.due, now)
-                else:
-                    result = fanout.fan_out(plan, occ.reminder, occ.key, occ.due, now, self.config.push,
-                                            phase=occ.phase)
-                    done += 0 if result.existed else 1
+                try:
+                    if now - occ.due > occ.reminder.grace:
+                        result = fanout.expire(occ.reminder, occ.key, occ.due, now)
+                    else:
+                        result = fanout.fan_out(plan, occ.reminder, occ.key, occ.due, now, self.config.push,
+                                                phase=occ.phase)
+                        done += 0 if result.existed else 1
+                except Exception:  # one broken occurrence must not hold up the others
+                    log.exception("remind: %s failed", occ.key)
+                    continue
                 log.info("remind: %s", result.describe())
         return done
 

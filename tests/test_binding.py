@@ -109,3 +109,10 @@ def test_scan_event_with_a_code_binds_and_a_plain_follow_gets_welcome(world):
     assert world.send(inbound.event("o-frank", "SCAN", code)).startswith("绑定成功")
     welcome = world.send(inbound.event("o-new", "subscribe"))
     assert "欢迎" in welcome and "绑定" in welcome
+
+
+def test_a_sheet_that_cannot_be_written_changes_no_code(world):
+    first = codes(world)["Bob"]
+    result = world.cli("bind-codes", "--out", "/proc/codes.csv", "--rebind")
+    assert result.exit_code != 0 and "cannot write" in result.output and "no code was changed" in result.output
+    assert world.say("o-bob", f"绑定 {first}").startswith("绑定成功")  # the previous sheet still works

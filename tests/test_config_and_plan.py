@@ -118,6 +118,23 @@ def test_plan_errors_name_file_field_and_reason(change, field, reason):
     assert err.value.path == "plan.toml" and err.value.field == field and reason in err.value.reason
 
 
+@pytest.mark.parametrize("change, field, reason", [
+    ({"phases": ["a"]}, "phases[0]", "table"),
+    ({"checklists": ["a"]}, "checklists[0]", "table"),
+    ({"checklists": [{"key": "a", "name": "A", "main": True, "items": ["x"]}]}, "checklists[0].items[0]", "table"),
+    ({"checklists": [{"key": "a", "name": "A", "main": True,
+                      "items": [{"key": "x", "name": "X"}, {"key": "x", "name": "Y"}]}]},
+     "checklists[0].items[1].key", "used twice"),
+    ({"reminders": ["r"]}, "reminders[0]", "table"),
+    ({"reminders": [{"key": "r", "kind": "monthly", "title": "t", "text": "{月底}见"}]}, "reminders[0].text",
+     "placeholder"),
+])
+def test_plan_shape_errors_name_the_field(change, field, reason):
+    with pytest.raises(PlanError) as err:
+        parse_plan({**BASE, **change}, "plan.toml", TODAY)
+    assert err.value.field == field and reason in err.value.reason
+
+
 def test_plan_file_errors(tmp_path):
     with pytest.raises(PlanError, match="does not exist"):
         load_plan(tmp_path / "none.toml", TODAY)

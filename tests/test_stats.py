@@ -75,3 +75,14 @@ def test_empty_roster_reports_zero_not_an_error(db_url, plan):
         rep = stats.report(plan.main, 1.0)
     assert rep.overall.as_dict() == {"eligible": 0, "participants": 0, "completed": 0,
                                      "participation_rate": 0.0, "completion_rate": 0.0}
+
+
+def test_rates_round_down_so_that_only_everyone_is_100_percent():
+    from bot.texts import pct
+
+    almost = stats.Rate(eligible=100000, participants=99999, completed=2999)
+    assert almost.participation_rate == 0.9999 and pct(almost.participation_rate) == "99.9%"
+    assert stats.Rate(3000, 2999, 0).participation_rate < 1.0
+    assert stats.Rate(100, 29, 0).participation_rate == 0.29 and pct(0.29) == "29%"
+    assert stats.Rate(3, 1, 0).participation_rate == 0.3333 and pct(0.3333) == "33.3%"
+    assert pct(stats.Rate(7, 7, 7).participation_rate) == "100%"
