@@ -22,6 +22,7 @@ from peewee import (
     ForeignKeyField,
     IntegerField,
     Model,
+    MySQLDatabase,
     SqliteDatabase,
     TextField,
 )
@@ -90,6 +91,8 @@ class CheckIn(BaseModel):
     department = ForeignKeyField(Department, on_delete="RESTRICT")
     checklist = CharField(max_length=40)
     item = CharField(max_length=40)
+    # The campaign year: next year's campaign starts from zero, this year's stays countable.
+    year = IntegerField(default=0)
     created_at = DateTimeField()
     # Evidence: media id of a photo/voice/video sent by the person, or a short text.
     evidence_type = CharField(max_length=10, null=True)
@@ -97,9 +100,9 @@ class CheckIn(BaseModel):
 
     class Meta:
         indexes = (
-            (("staff", "checklist", "item"), True),
-            (("checklist", "department", "staff"), False),
-            (("checklist", "item", "staff"), False),
+            (("staff", "checklist", "item", "year"), True),
+            (("checklist", "year", "department", "staff"), False),
+            (("checklist", "year", "item", "staff"), False),
         )
 
 
@@ -271,7 +274,7 @@ class Prepared:
 
 
 # Sentinels for Prepared: values no real row carries.
-S_ID, S_INT = -7270001, -7270002
+S_ID, S_INT, S_YEAR = -7270001, -7270002, -7270003
 S_TEXT, S_TEXT2, S_TEXT3, S_TEXT4, S_TEXT5 = (f"\x00sentinel{i}" for i in range(1, 6))
 S_TIME = dt.datetime(1901, 1, 1, 0, 0, 1)
 
@@ -326,6 +329,24 @@ def create_schema() -> list[str]:
             if f.column_name not in have:
                 migrate(migrator.add_column(table, f.column_name, f))
                 changes.append(f"column {table}.{f.column_name}")
+    if "column checkin.year" in changes:
+        # Rows from before the year column belong to the year they were made in.
+        with db.atomic():
+            for row_id, created in CheckIn.select(CheckIn.id, CheckIn.created_at).tuples():
+                CheckIn.update(year=created.year).where(CheckIn.id == row_id).execute()
+    for table, index in OBSOLETE_INDEXES:
+        if table in existing and index in {i.name for i in db.get_indexes(table)}:
+            db.execute_sql(f'DROP INDEX "{index}"' if not isinstance(db.obj, MySQLDatabase)
+                           else f"DROP INDEX `{index}` ON `{table}`")
+            changes.append(f"dropped index {index}")
     with db.atomic():
         db.create_tables(ALL_MODELS, safe=True)
     return changes
+
+
+# Indexes an older schema had that now stand in the way (replaced by wider ones).
+OBSOLETE_INDEXES = [
+    ("checkin", "checkin_staff_id_checklist_item"),
+    ("checkin", "checkin_checklist_department_id_staff_id"),
+    ("checkin", "checkin_checklist_item_staff_id"),
+]

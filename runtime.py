@@ -2,21 +2,31 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable
 
 from flask import current_app
 
 from campaign.binding import BindPolicy
-from campaign.plan import Plan
+from campaign.plan import Plan, load_plan
 from config import Config
 
 
 @dataclass(frozen=True)
 class Runtime:
     config: Config
-    plan: Plan
+    plan: Plan  # as loaded at start-up (and validated then)
     clock: Callable[[], dt.datetime]  # aware "now" in the campaign's time zone
+    _by_year: dict = field(default_factory=dict, repr=False)
+
+    def plan_on(self, day: dt.date) -> Plan:
+        """The plan for the year of `day`: a server running across New Year follows the new
+        year's dates and counts (check-ins are kept per campaign year)."""
+        if day.year == self.plan.year:
+            return self.plan
+        if day.year not in self._by_year:
+            self._by_year[day.year] = load_plan(self.config.plan_path, day)
+        return self._by_year[day.year]
 
     @property
     def bind_policy(self) -> BindPolicy:

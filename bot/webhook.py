@@ -82,7 +82,7 @@ def receive():
         return _success()
 
     now = rt.clock()
-    ctx = handlers.Context(rt.plan, rt.bind_policy, now)
+    ctx = handlers.Context(rt.plan_on(now.date()), rt.bind_policy, now)
     try:
         reply = inbox.process(msg, xml, timestamp, nonce, now, lambda m: handlers.handle(m, ctx))
     except inbox.Replay as exc:

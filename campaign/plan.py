@@ -47,6 +47,8 @@ class Checklist:
     opens: dt.date
     closes: dt.date
     main: bool = False
+    year: int = 0  # the campaign year: check-ins are counted per year
+
 
     def is_open(self, day: dt.date) -> bool:
         return self.opens <= day <= self.closes
@@ -236,7 +238,7 @@ def parse_plan(raw: dict, path, today: dt.date) -> Plan:
         main = c.get("main", False)
         if not isinstance(main, bool):
             fail(f"{where}.main", "must be true or false")
-        checklists.append(Checklist(key, text(c, "name", where), short, aliases, items, opens, closes, main))
+        checklists.append(Checklist(key, text(c, "name", where), short, aliases, items, opens, closes, main, year))
     keys = [c.key for c in checklists]
     dup = next((k for k in keys if keys.count(k) > 1), None)
     if dup:

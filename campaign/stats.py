@@ -68,7 +68,7 @@ class Report:
 def _eligible_checkins(checklist: Checklist):
     return (CheckIn.select()
             .join(Staff, on=(CheckIn.staff == Staff.id))
-            .where((CheckIn.checklist == checklist.key)
+            .where((CheckIn.checklist == checklist.key) & (CheckIn.year == checklist.year)
                    & (CheckIn.item.in_([i.key for i in checklist.items]))
                    & (Staff.status != "exempt")))
 

@@ -38,7 +38,8 @@ def require_token() -> None:
 @bp.get("/api/stats")
 def api_stats():
     require_token()
-    plan = runtime().plan
+    rt = runtime()
+    plan = rt.plan_on(rt.clock().date())
     key = request.args.get("checklist")
     checklist = plan.main if key is None else plan.checklist(key)
     if checklist is None:

@@ -52,3 +52,20 @@ def test_demo_loads_the_roster_with_bound_users_and_exempt_people(world):
     demo = Staff.get(Staff.phone == "13800000002")
     assert demo.openid == "demo-13800000002"
     assert "已完成 1/5" in world.say("demo-13800000002", "打卡 1")
+
+
+def test_init_db_upgrades_check_ins_from_before_campaign_years(world):
+    from models import CheckIn
+
+    bind(world, "13900000002", "o-bob")
+    world.say("o-bob", "1")
+    with db.connection_context():  # the schema as it was: no year, a unique index without it
+        for index in ("checkin_staff_id_checklist_item_year", "checkin_checklist_year_department_id_staff_id",
+                      "checkin_checklist_year_item_staff_id"):
+            db.execute_sql(f'DROP INDEX "{index}"')
+        db.execute_sql('ALTER TABLE checkin DROP COLUMN year')
+        db.execute_sql('CREATE UNIQUE INDEX "checkin_staff_id_checklist_item" ON checkin (staff_id, checklist, item)')
+    result = world.cli("init-db")
+    assert "column checkin.year" in result.output and "dropped index checkin_staff_id_checklist_item" in result.output
+    assert [c.year for c in CheckIn.select()] == [CheckIn.get().created_at.year]
+    assert world.stats()["overall"]["participants"] == 1  # still counted

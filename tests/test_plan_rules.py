@@ -60,3 +60,18 @@ def test_an_evidence_item_is_completed_by_the_next_photo(make_world, tmp_path):
     assert (row.item, row.evidence, row.evidence_type) == ("photo", "MEDIA-77", "image")
     assert Staff.get(Staff.openid == "o-bob").awaiting is None
     assert "已记录：讲一次" in world.say("o-bob", "2")  # items without the rule need nothing
+
+
+def test_a_new_year_is_a_new_campaign_and_last_years_check_ins_are_kept(make_world, tmp_path):
+    from config import APP_ROOT
+
+    tz = dt.timezone(dt.timedelta(hours=8))
+    clock = Clock(dt.datetime(2026, 12, 30, 10, tzinfo=tz))
+    world = make_world(plan=str(APP_ROOT / "plans" / "minzu_tuanjie.toml"), clock=clock)
+    bind(world, "13900000002", "o-bob")
+    assert "已完成 1/5" in world.say("o-bob", "1")
+    clock.now = dt.datetime(2027, 1, 5, 10, tzinfo=tz)  # the same server process, a new year
+    assert world.stats()["overall"]["participants"] == 0
+    reply = world.say("o-bob", "1")
+    assert reply.startswith("✅ 已记录") and "已完成 1/5" in reply
+    assert sorted(c.year for c in CheckIn.select()) == [2026, 2027]
