@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import csv
+import hashlib
 import datetime as dt
 import logging
 import sys
@@ -215,8 +216,11 @@ def register_cli(app: Flask) -> None:
             raise click.ClickException(f"no reminder {name!r} in the plan (known: {known})")
         if department is not None and not Department.select().where(Department.name == department).exists():
             raise click.ClickException(f"no department {department!r} on the roster")
-        key = ":".join(filter(None, ["push", name, now.date().isoformat(), department,
-                                     "pending" if pending_only else None]))
+        # One manual push per reminder, day and audience: a rerun resumes it. Long department
+        # names are hashed to keep the key within its column.
+        dept = department if department is None or len(department) <= 40 else \
+            hashlib.sha256(department.encode()).hexdigest()[:16]
+        key = ":".join(filter(None, ["push", name, now.date().isoformat(), dept, "pending" if pending_only else None]))
         phase = plan.phase_on(now.date())
         with db.connection_context():
             result = fanout.fan_out(plan, reminder, key, now, now, rt.config.push, phase=phase.key if phase else None,

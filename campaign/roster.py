@@ -98,7 +98,11 @@ def _read_csv(path: Path) -> list[list]:
             continue
     else:
         raise RosterError(f"{path}: not UTF-8 or GB18030 text")
-    return list(csv.reader(io.StringIO(text, newline="")))
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        return list(reader)
+    except csv.Error as exc:  # e.g. a field over the csv module's 128 KiB limit
+        raise RosterError(f"{path}: line {reader.line_num}: {exc}") from None
 
 
 def _read_xlsx(path: Path) -> list[list]:

@@ -81,3 +81,9 @@ def test_unreadable_files_name_the_problem(make_world):
     assert "not a readable .xlsx" in import_file(world, "r.xlsx", b"not a zip").output
     assert "empty" in import_file(world, "e.csv", "").output
     assert Staff.select().count() == 0
+
+
+def test_a_csv_field_too_large_names_its_line(make_world):
+    world = make_world(roster=None)
+    result = import_file(world, "r.csv", "姓名,部门,手机号\n甲,办公室,13700000001\n乙," + "x" * 200_000 + ",1\n")
+    assert result.exit_code != 0 and "line 3" in result.output and "Traceback" not in result.output
