@@ -179,14 +179,15 @@ def _open_windows(now: dt.datetime) -> dict[str, bool]:
     last = dict(InboundMessage.select(InboundMessage.openid, fn.MAX(InboundMessage.received_at))
                 .where((InboundMessage.received_at >= since) & ~InboundMessage.msg_type.startswith("event"))
                 .group_by(InboundMessage.openid).tuples())
-    open_ = {}
-    for openid, wrote_at in last.items():
-        if isinstance(wrote_at, str):  # SQLite returns MAX() of a datetime column as text
-            wrote_at = dt.datetime.fromisoformat(wrote_at)
-        used = (Outbox.select().where((Outbox.openid == openid) & (Outbox.channel == "custom")
-                                      & (Outbox.created_at >= wrote_at) & (Outbox.state != "failed")).count())
-        open_[openid] = used < WINDOW_COUNT
-    return open_
+    last = {openid: dt.datetime.fromisoformat(at) if isinstance(at, str) else at  # SQLite's MAX() is text
+            for openid, at in last.items()}
+    used: Counter = Counter()
+    sent = (Outbox.select(Outbox.openid, Outbox.created_at)
+            .where((Outbox.channel == "custom") & (Outbox.created_at >= since) & (Outbox.state != "failed")).tuples())
+    for openid, created in sent:  # one query, not one per person
+        if openid in last and created >= last[openid]:
+            used[openid] += 1
+    return {openid: used[openid] < WINDOW_COUNT for openid in last}
 
 
 def _prior_nudges(reminder: Reminder) -> dict[int, int]:

@@ -198,7 +198,7 @@ class Sender:
 
     def _crashed(self, row_id: int, exc: Exception, summary: SendSummary) -> str:
         """An unexpected error around a send: we cannot tell whether it left, so never resend."""
-        self._finish(Claimed(row_id, "", "", "", 0), state="unknown",
+        self._finish(row_id, state="unknown",
                      last_error=f"sender error: {type(exc).__name__}: {exc}"[:500])
         with self.lock:
             summary.unknown += 1
@@ -241,7 +241,7 @@ class Sender:
             if _may_have_left(exc):
                 # A read timeout or a dropped answer: the platform may have delivered it.
                 # Resending could make a duplicate, so the row is left for organisers to see.
-                self._finish(row, state="unknown", errcode=-4, last_error=f"{type(exc).__name__}: {exc}"[:500])
+                self._finish(row.id, state="unknown", errcode=-4, last_error=f"{type(exc).__name__}: {exc}"[:500])
                 with self.lock:
                     summary.unknown += 1
                 return "unknown"
@@ -268,27 +268,27 @@ class Sender:
         if errcode == QUOTA:
             stop.set()
             summary.paused = "45009 daily quota reached"
-            self._finish(row, state="retry", errcode=errcode, last_error=message, attempts=row.attempts - 1,
+            self._finish(row.id, state="retry", errcode=errcode, last_error=message, attempts=row.attempts - 1,
                          next_attempt_at=to_utc(now) + dt.timedelta(minutes=self.push.quota_pause_minutes))
             with self.lock:
                 summary.retry[errcode] += 1
             return "paused"
         if permanent or row.attempts >= self.push.max_attempts:
-            self._finish(row, state="failed", errcode=errcode, last_error=message)
+            self._finish(row.id, state="failed", errcode=errcode, last_error=message)
             with self.lock:
                 summary.failed[errcode] += 1
             return "failed"
         delay = BACKOFF[min(row.attempts - 1, len(BACKOFF) - 1)]
-        self._finish(row, state="retry", errcode=errcode, last_error=message,
+        self._finish(row.id, state="retry", errcode=errcode, last_error=message,
                      next_attempt_at=to_utc(now) + dt.timedelta(seconds=delay))
         with self.lock:
             summary.retry[errcode] += 1
         return "retry"
 
     @staticmethod
-    def _finish(row: "Claimed", **changes) -> None:
+    def _finish(row_id: int, **changes) -> None:
         (Outbox.update(lease_until=None, **changes)
-         .where((Outbox.id == row.id) & (Outbox.state == "sending") & (Outbox.owner == OWNER)).execute())
+         .where((Outbox.id == row_id) & (Outbox.state == "sending") & (Outbox.owner == OWNER)).execute())
 
 
 @dataclass(frozen=True)
