@@ -3,11 +3,13 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Callable
 
 from flask import current_app
 
 from campaign.binding import BindPolicy
+from bot.security import Envelope
 from campaign.plan import Plan, load_plan
 from config import Config
 
@@ -27,6 +29,12 @@ class Runtime:
         if day.year not in self._by_year:
             self._by_year[day.year] = load_plan(self.config.plan_path, day)
         return self._by_year[day.year]
+
+    @cached_property
+    def envelope(self) -> Envelope:
+        """The AES envelope of safe and compat mode: it only holds the key, so one serves every request."""
+        w = self.config.wechat
+        return Envelope(w.token, w.encoding_aes_key, w.app_id)
 
     @property
     def bind_policy(self) -> BindPolicy:

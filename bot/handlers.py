@@ -130,11 +130,7 @@ def on_command(person: Staff, text: str, ctx: Context) -> str:
 
 def resolve(plan: Plan, words: str) -> tuple[Checklist, str]:
     """Split "结对 2" into (checklist, "2"); text without a checklist word means the main one."""
-    candidates = []
-    for c in plan.checklists:
-        for word in {c.key, normalise(c.short), normalise(c.name), *c.aliases}:
-            candidates.append((word, c))
-    for word, c in sorted(candidates, key=lambda wc: -len(wc[0])):
+    for word, c in plan.prefixes:
         if words.startswith(word):
             return c, words[len(word):]
     return plan.main, words

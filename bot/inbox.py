@@ -15,11 +15,9 @@ from peewee import DatabaseError, IntegrityError
 
 from bot import texts as T
 from bot.inbound import Inbound
-from models import (S_INT, S_TEXT, S_TEXT2, S_TEXT3, S_TEXT4, S_TEXT5, S_TIME, InboundMessage, Prepared,
-                    SeenNonce, db, to_utc)
+from models import S_INT, S_TEXT, S_TEXT2, S_TEXT3, S_TEXT4, S_TEXT5, S_TEXT6, S_TIME, InboundMessage, Prepared, db, to_utc
 
 log = logging.getLogger(__name__)
-NONCE_TTL = dt.timedelta(minutes=10)  # longer than the 300 s timestamp window
 
 
 class Replay(Exception):
@@ -32,17 +30,17 @@ def process(msg: Inbound, body: str, timestamp: int, nonce: str, now: dt.datetim
     key = msg.dedup_key
     try:
         # Redeliveries are answered from the store without taking the write lock. A replayed
-        # (timestamp, nonce) on another message is caught by the nonce's unique index below.
+        # (timestamp, nonce) on another message is caught by their unique index below.
         stored = REPLY_OF.execute(key=key).fetchone()
         if stored is not None:
             return stored[0]
         with db.atomic():
             reply = handler(msg)
             # Inserted after the handler so the write lock is held as briefly as possible; a
-            # concurrent twin that committed first makes these inserts fail and the handler's
-            # effects roll back with them.
-            ADD_NONCE.execute(timestamp=timestamp, nonce=nonce, key=key)
-            ADD_MESSAGE.execute(key=key, openid=msg.openid, type=_type(msg), body=body, at=to_utc(now), reply=reply)
+            # concurrent twin that committed first makes this insert fail and the handler's
+            # effects roll back with it.
+            ADD_MESSAGE.execute(key=key, openid=msg.openid, type=_type(msg), body=body, at=to_utc(now), reply=reply,
+                                timestamp=timestamp, nonce=nonce)
             return reply
     except IntegrityError:
         return _after_race(key, timestamp, nonce)
@@ -55,18 +53,18 @@ def process(msg: Inbound, body: str, timestamp: int, nonce: str, now: dt.datetim
 
 REPLY_OF = Prepared(lambda: InboundMessage.select(InboundMessage.reply).where(InboundMessage.dedup_key == S_TEXT),
                     key=S_TEXT)
-ADD_NONCE = Prepared(lambda: SeenNonce.insert(timestamp=S_INT, nonce=S_TEXT, dedup_key=S_TEXT2),
-                     timestamp=S_INT, nonce=S_TEXT, key=S_TEXT2)
 ADD_MESSAGE = Prepared(lambda: InboundMessage.insert(dedup_key=S_TEXT, openid=S_TEXT2, msg_type=S_TEXT3, body=S_TEXT4,
-                                                     received_at=S_TIME, reply=S_TEXT5),
-                       key=S_TEXT, openid=S_TEXT2, type=S_TEXT3, body=S_TEXT4, at=S_TIME, reply=S_TEXT5)
+                                                     received_at=S_TIME, reply=S_TEXT5, timestamp=S_INT,
+                                                     nonce=S_TEXT6),
+                       key=S_TEXT, openid=S_TEXT2, type=S_TEXT3, body=S_TEXT4, at=S_TIME, reply=S_TEXT5,
+                       timestamp=S_INT, nonce=S_TEXT6)
 
 
 def _stored(key: str, timestamp: int, nonce: str) -> InboundMessage | None:
-    seen = SeenNonce.get_or_none((SeenNonce.timestamp == timestamp) & (SeenNonce.nonce == nonce))
+    seen = InboundMessage.get_or_none((InboundMessage.timestamp == timestamp) & (InboundMessage.nonce == nonce))
     if seen is not None and seen.dedup_key != key:
         raise Replay(f"timestamp {timestamp} nonce {nonce} already used by {seen.dedup_key}")
-    return InboundMessage.get_or_none(InboundMessage.dedup_key == key)
+    return seen or InboundMessage.get_or_none(InboundMessage.dedup_key == key)
 
 
 def _after_race(key: str, timestamp: int, nonce: str) -> str | None:
@@ -85,9 +83,8 @@ def _store_failure(msg: Inbound, key: str, body: str, timestamp: int, nonce: str
             stored = _stored(key, timestamp, nonce)
             if stored is not None:
                 return stored.reply
-            SeenNonce.create(timestamp=timestamp, nonce=nonce, dedup_key=key)
             InboundMessage.create(dedup_key=key, openid=msg.openid, msg_type=_type(msg), body=body,
-                                  received_at=to_utc(now), reply=T.APOLOGY, failed=True)
+                                  received_at=to_utc(now), reply=T.APOLOGY, failed=True, timestamp=timestamp, nonce=nonce)
     except IntegrityError:
         return _after_race(key, timestamp, nonce)
     except DatabaseError:
@@ -99,9 +96,3 @@ def _store_failure(msg: Inbound, key: str, body: str, timestamp: int, nonce: str
 
 def _type(msg: Inbound) -> str:
     return (f"event:{msg.event}" if msg.type == "event" else msg.type)[:64]
-
-
-def prune_nonces(now: dt.datetime) -> int:
-    """Nonces older than the timestamp window can never be replayed: forget them."""
-    cutoff = int((now - NONCE_TTL).timestamp())
-    return SeenNonce.delete().where(SeenNonce.timestamp < cutoff).execute()

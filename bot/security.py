@@ -62,11 +62,12 @@ class Envelope:
         self.token, self.app_id = token, app_id
         self.key = base64.b64decode(encoding_aes_key + "=")
         self._crypto = WeChatCrypto(token, encoding_aes_key, app_id)
+        self._prp = PrpCrypto(self.key)
 
     def open(self, encrypted: str, msg_signature: str | None, timestamp: str, nonce: str) -> str:
         check_signature((self.token, timestamp, nonce, encrypted), msg_signature, "msg_signature")
         try:
-            return PrpCrypto(self.key).decrypt(encrypted, self.app_id)
+            return self._prp.decrypt(encrypted, self.app_id)
         except InvalidAppIdException:
             raise Rejected(403, "ciphertext is for another AppID") from None
         except Exception as exc:  # bad base64, padding, length: all mean "not our ciphertext"

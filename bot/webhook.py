@@ -18,7 +18,7 @@ from wechatpy.replies import TextReply
 
 from bot import handlers, inbox
 from bot.inbound import from_wechatpy
-from bot.security import MAX_BODY, Envelope, Rejected, check_body, check_signature, check_timestamp
+from bot.security import MAX_BODY, Rejected, check_body, check_signature, check_timestamp
 from runtime import runtime
 
 log = logging.getLogger(__name__)
@@ -64,7 +64,7 @@ def receive():
     if encrypted:
         if w.encrypt_mode == "plain":
             raise Rejected(400, "encrypted message, but wechat.encrypt_mode is plain")
-        envelope = Envelope(w.token, w.encoding_aes_key, w.app_id)
+        envelope = rt.envelope
         xml = envelope.open(encrypted, args.get("msg_signature"), ts, nonce)
         check_body(xml.encode("utf-8"))
     else:

@@ -10,6 +10,7 @@ import re
 import tomllib
 import unicodedata
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 
@@ -129,6 +130,14 @@ class Plan:
 
     def checklist(self, key: str) -> Checklist | None:
         return next((c for c in self.checklists if c.key == key), None)
+
+    @cached_property
+    def prefixes(self) -> tuple[tuple[str, Checklist], ...]:
+        """(word, checklist) for every word that names a checklist, longest first: how a
+        message like "结对 2" is split. Computed once per plan; the webhook asks for every message."""
+        pairs = {(word, c.key): c for c in self.checklists
+                 for word in {c.key, normalise(c.short), normalise(c.name), *c.aliases}}
+        return tuple((word, c) for (word, _), c in sorted(pairs.items(), key=lambda kv: -len(kv[0][0])))
 
     def find_checklist(self, word: str) -> Checklist | None:
         """A checklist by its key, short name, name or alias."""

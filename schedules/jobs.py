@@ -84,12 +84,10 @@ class Jobs:
                       self.quiet_check(self.plan(now)))
 
     def prune(self, now: dt.datetime) -> int:
-        from bot.inbox import prune_nonces
-
         b = self.config.binding
         policy = BindPolicy(window=dt.timedelta(minutes=b.failure_window_minutes))
         with db.connection_context():
-            return prune_nonces(now) + prune_failures(now, policy)
+            return prune_failures(now, policy)
 
     def registry(self) -> dict[str, Callable[[dt.datetime], int]]:
         return {"remind": self.remind, "send": self.send, "prune": self.prune}
