@@ -106,8 +106,11 @@ class CheckIn(BaseModel):
             # Column order matters: a person's done items (staff, checklist, year) are a prefix
             # of it, so that lookup reads a few index entries instead of the whole checklist.
             (("staff", "checklist", "year", "item"), True),
-            (("checklist", "year", "department", "staff"), False),
-            (("checklist", "year", "item", "staff"), False),
+            # With item last, counts by department that skip items no longer in the plan read
+            # this index alone (covering), not the table.
+            (("checklist", "year", "department", "staff", "item"), False),
+            # Department before staff: one department's counts per item are a seek per item.
+            (("checklist", "year", "item", "department", "staff"), False),
         )
 
 
@@ -361,4 +364,6 @@ OBSOLETE_INDEXES = [
     ("checkin", "checkin_staff_id_checklist_item_year"),
     ("checkin", "checkin_staff_id"),
     ("checkin", "checkin_department_id"),
+    ("checkin", "checkin_checklist_year_department_id_staff_id"),
+    ("checkin", "checkin_checklist_year_item_staff_id"),
 ]

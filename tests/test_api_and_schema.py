@@ -64,8 +64,8 @@ def test_init_db_upgrades_check_ins_from_before_campaign_years(world):
     bind(world, "13900000002", "o-bob")
     world.say("o-bob", "1")
     with db.connection_context():  # the schema as it was: no year, a unique index without it
-        for index in ("checkin_staff_id_checklist_year_item", "checkin_checklist_year_department_id_staff_id",
-                      "checkin_checklist_year_item_staff_id"):
+        for index in ("checkin_staff_id_checklist_year_item", "checkin_checklist_year_department_id_staff_id_item",
+                      "checkin_checklist_year_item_department_id_staff_id"):
             db.execute_sql(f'DROP INDEX "{index}"')
         db.execute_sql('ALTER TABLE checkin DROP COLUMN year')
         db.execute_sql('CREATE UNIQUE INDEX "checkin_staff_id_checklist_item" ON checkin (staff_id, checklist, item)')
