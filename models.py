@@ -338,23 +338,51 @@ def create_schema() -> list[str]:
         with db.atomic():
             for row_id, created in CheckIn.select(CheckIn.id, CheckIn.created_at).tuples():
                 CheckIn.update(year=created.year).where(CheckIn.id == row_id).execute()
+    # Indexes new to an existing table, made before the old ones go (on MySQL a foreign key
+    # needs some index at all times). Done here because peewee's create_table(safe=True)
+    # skips a table that exists on MySQL, new indexes included.
+    for model in ALL_MODELS:
+        table = model._meta.table_name
+        if table not in existing:
+            continue
+        have = {i.name for i in db.get_indexes(table)}
+        for index in model._meta.fields_to_index():
+            if index._name not in have:
+                db.execute(model._schema._create_index(index, safe=False))
+                changes.append(f"index {index._name}")
+    mysql = isinstance(db.obj, MySQLDatabase)
     for table, index in OBSOLETE_INDEXES:
+        if mysql and (table, index) in MYSQL_FK_INDEXES:
+            continue
         if table in existing and index in {i.name for i in db.get_indexes(table)}:
-            db.execute_sql(f'DROP INDEX "{index}"' if not isinstance(db.obj, MySQLDatabase)
-                           else f"DROP INDEX `{index}` ON `{table}`")
+            drop_index(table, index)
             changes.append(f"dropped index {index}")
     for table in OBSOLETE_TABLES:
         if table in existing:
-            db.execute_sql(f'DROP TABLE "{table}"' if not isinstance(db.obj, MySQLDatabase) else f"DROP TABLE `{table}`")
+            db.execute_sql(f"DROP TABLE {quote(table)}")
             changes.append(f"dropped table {table}")
     with db.atomic():
         db.create_tables(ALL_MODELS, safe=True)
     return changes
 
 
+def quote(name: str) -> str:
+    """An identifier quoted for the database in use."""
+    return f"`{name}`" if isinstance(db.obj, MySQLDatabase) else f'"{name}"'
+
+
+def drop_index(table: str, index: str) -> None:
+    db.execute_sql(f"DROP INDEX {quote(index)} ON {quote(table)}" if isinstance(db.obj, MySQLDatabase)
+                   else f"DROP INDEX {quote(index)}")
+
+
 # Tables an older schema had, holding nothing worth keeping: seennonce held (timestamp, nonce)
 # pairs for ten minutes; they now live on inboundmessage.
 OBSOLETE_TABLES = ["seennonce"]
+
+# InnoDB refuses to drop the only index that serves a foreign key (error 1553), and on a new
+# table it makes one itself; on an upgraded MySQL database these stay.
+MYSQL_FK_INDEXES = {("checkin", "checkin_department_id")}
 
 # Indexes an older schema had that now stand in the way (replaced by wider ones).
 OBSOLETE_INDEXES = [
@@ -363,7 +391,7 @@ OBSOLETE_INDEXES = [
     ("checkin", "checkin_checklist_item_staff_id"),
     ("checkin", "checkin_staff_id_checklist_item_year"),
     ("checkin", "checkin_staff_id"),
-    ("checkin", "checkin_department_id"),
+    ("checkin", "checkin_department_id"),  # kept on MySQL, see MYSQL_FK_INDEXES
     ("checkin", "checkin_checklist_year_department_id_staff_id"),
     ("checkin", "checkin_checklist_year_item_staff_id"),
 ]

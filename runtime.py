@@ -8,8 +8,8 @@ from typing import Callable
 
 from flask import current_app
 
-from campaign.binding import BindPolicy
 from bot.security import Envelope
+from campaign.binding import BindPolicy
 from campaign.plan import Plan, load_plan
 from config import Config
 
@@ -36,7 +36,7 @@ class Runtime:
         w = self.config.wechat
         return Envelope(w.token, w.encoding_aes_key, w.app_id)
 
-    @property
+    @cached_property
     def bind_policy(self) -> BindPolicy:
         b = self.config.binding
         return BindPolicy(ttl=dt.timedelta(days=b.code_ttl_days), max_failures=b.max_failures,

@@ -1,5 +1,5 @@
 """A small world for the tests: a config file, a real database (SQLite file, and PostgreSQL
-where the machine runs one), the server on a loopback port, and a WeChat platform that
+and MariaDB/MySQL where the machine runs them), the server on a loopback port, and a WeChat platform that
 signs and encrypts with wechatpy.
 """
 from __future__ import annotations
@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg2
+import pymysql
 import pytest
 import requests
 from werkzeug.serving import make_server
@@ -19,6 +20,7 @@ from emulator import inbound
 from models import ALL_MODELS, db
 
 PG_URL = os.environ.get("TUANJIE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
+MYSQL_URL = os.environ.get("TUANJIE_TEST_MYSQL", "mysql://root@127.0.0.1:3306/test")
 API_TOKEN = "test-api-token-123"
 TOKEN = "testToken42"
 APP_ID = "wx0000test0000app"
@@ -41,15 +43,29 @@ def pg_available() -> bool:
         return False
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
+def mysql_available() -> bool:
+    from urllib.parse import urlsplit
+
+    u = urlsplit(MYSQL_URL)
+    try:
+        pymysql.connect(host=u.hostname, port=u.port or 3306, user=u.username, password=u.password or "",
+                        database=u.path.lstrip("/"), connect_timeout=2).close()
+        return True
+    except pymysql.err.OperationalError:
+        return False
+
+
+@pytest.fixture(params=["sqlite", "postgres", "mysql"])
 def db_url(request, tmp_path):
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'tuanjie.db'}"
-    if not pg_available():
+    url, available, name = ((PG_URL, pg_available, "PostgreSQL") if request.param == "postgres"
+                            else (MYSQL_URL, mysql_available, "MariaDB/MySQL"))
+    if not available():
         if os.environ.get("CI"):
-            pytest.fail(f"PostgreSQL not reachable at {PG_URL} (CI must start it)")
-        pytest.skip("PostgreSQL not running here")
-    return PG_URL
+            pytest.fail(f"{name} not reachable at {url} (CI must start it)")
+        pytest.skip(f"{name} not running here")
+    return url
 
 
 def write_config(tmp_path: Path, db_url: str, mode: str = "safe", name: str = "config.toml",

@@ -5,7 +5,7 @@ import pytest
 import requests
 from peewee import SqliteDatabase
 
-from models import Staff, db
+from models import Staff, db, drop_index, quote
 from tests.conftest import API_TOKEN, bind
 
 
@@ -63,14 +63,24 @@ def test_init_db_upgrades_check_ins_from_before_campaign_years(world):
 
     bind(world, "13900000002", "o-bob")
     world.say("o-bob", "1")
-    with db.connection_context():  # the schema as it was: no year, a unique index without it
+    with db.connection_context():  # the schema as it was: no year, a unique index without it, an index per FK
+        db.execute_sql(f"CREATE UNIQUE INDEX {quote('checkin_staff_id_checklist_item')} "
+                       "ON checkin (staff_id, checklist, item)")
+        db.execute_sql(f"CREATE INDEX {quote('checkin_staff_id')} ON checkin (staff_id)")
         for index in ("checkin_staff_id_checklist_year_item", "checkin_checklist_year_department_id_staff_id_item",
                       "checkin_checklist_year_item_department_id_staff_id"):
-            db.execute_sql(f'DROP INDEX "{index}"')
-        db.execute_sql('ALTER TABLE checkin DROP COLUMN year')
-        db.execute_sql('CREATE UNIQUE INDEX "checkin_staff_id_checklist_item" ON checkin (staff_id, checklist, item)')
+            drop_index("checkin", index)
+        db.execute_sql(f"ALTER TABLE checkin DROP COLUMN {quote('year')}")
     result = world.cli("init-db")
-    assert "column checkin.year" in result.output and "dropped index checkin_staff_id_checklist_item" in result.output
+    assert result.exit_code == 0, (result.output, result.exception)
+    changes = result.output.split("schema: ", 1)[1].strip().split(", ")
+    assert {"column checkin.year", "dropped index checkin_staff_id_checklist_item",
+            "dropped index checkin_staff_id"} <= set(changes), changes
+    with db.connection_context():
+        names = {i.name for i in db.get_indexes("checkin")}
+    assert {"checkin_staff_id_checklist_year_item", "checkin_checklist_year_department_id_staff_id_item",
+            "checkin_checklist_year_item_department_id_staff_id"} <= names
+    assert not names & {"checkin_staff_id_checklist_item", "checkin_staff_id"}
     assert [c.year for c in CheckIn.select()] == [CheckIn.get().created_at.year]
     assert world.stats()["overall"]["participants"] == 1  # still counted
 
@@ -84,7 +94,7 @@ def test_init_db_moves_nonces_onto_messages_and_drops_the_old_table(world):
     with db.connection_context():
         before = InboundMessage.select().count()
     with db.connection_context():  # the schema as it was: nonces in a table of their own
-        db.execute_sql('DROP INDEX "inboundmessage_timestamp_nonce"')
+        drop_index("inboundmessage", "inboundmessage_timestamp_nonce")
         db.execute_sql("ALTER TABLE inboundmessage DROP COLUMN nonce")
         db.execute_sql("ALTER TABLE inboundmessage DROP COLUMN timestamp")
         db.execute_sql("CREATE TABLE seennonce (id INTEGER PRIMARY KEY, timestamp INTEGER NOT NULL, "
