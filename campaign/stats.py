@@ -68,25 +68,29 @@ class Report:
         }
 
 
-def _eligible_checkins(checklist: Checklist):
-    # Exempt people are few: excluding them by a NOT IN list keeps the count a scan of the
-    # covering index, where a JOIN to staff cost one lookup per check-in (3x slower at 300k).
-    exempt = Staff.select(Staff.id).where(Staff.status == "exempt")
-    return (CheckIn.select()
-            .where((CheckIn.checklist == checklist.key) & (CheckIn.year == checklist.year)
-                   & (CheckIn.item.in_([i.key for i in checklist.items]))
-                   & CheckIn.staff.not_in(exempt)))
+def _eligible_checkins(checklist: Checklist, department_id: int | None = None):
+    """Check-ins on the checklist's current items by eligible people (of one department)."""
+    # People who are not eligible are few: excluding them by a NOT IN list keeps the count a
+    # scan of a covering index, where a JOIN to staff cost one lookup per check-in. The
+    # predicate is the eligible count's, so participants never outnumber the eligible.
+    not_eligible = Staff.select(Staff.id).where(Staff.status.not_in(ELIGIBLE_STATUSES))
+    query = CheckIn.select().where((CheckIn.checklist == checklist.key) & (CheckIn.year == checklist.year)
+                                   & (CheckIn.item.in_([i.key for i in checklist.items])))
+    if department_id is not None:
+        # A check-in's department is its person's (roster.import moves both together).
+        not_eligible = not_eligible.where(Staff.department == department_id)
+        query = query.where(CheckIn.department == department_id)
+    return query.where(CheckIn.staff.not_in(not_eligible))
 
 
 def report(checklist: Checklist, target: float, department_id: int | None = None) -> Report:
     eligible_q = (Staff.select(Staff.department, fn.COUNT(Staff.id).alias("n"))
                   .where(Staff.status.in_(ELIGIBLE_STATUSES)).group_by(Staff.department))
-    per_person = (_eligible_checkins(checklist)
+    per_person = (_eligible_checkins(checklist, department_id)
                   .select(CheckIn.department, CheckIn.staff, fn.COUNT(CheckIn.id).alias("n"))
                   .group_by(CheckIn.department, CheckIn.staff))
     if department_id is not None:
         eligible_q = eligible_q.where(Staff.department == department_id)
-        per_person = per_person.where(CheckIn.department == department_id)
     eligible = {row.department_id: row.n for row in eligible_q}
     sub = per_person.alias("p")
     size = len(checklist.items)
@@ -103,9 +107,8 @@ def report(checklist: Checklist, target: float, department_id: int | None = None
     overall = Rate(sum(d.eligible for d in departments), sum(d.participants for d in departments),
                    sum(d.completed for d in departments))
 
-    items_q = _eligible_checkins(checklist).select(CheckIn.item, fn.COUNT(CheckIn.id)).group_by(CheckIn.item)
-    if department_id is not None:
-        items_q = items_q.where(CheckIn.department == department_id)
+    items_q = (_eligible_checkins(checklist, department_id).select(CheckIn.item, fn.COUNT(CheckIn.id))
+               .group_by(CheckIn.item))
     by_item = dict(items_q.tuples())
     items = [(i.key, i.name, int(by_item.get(i.key, 0))) for i in checklist.items]
     return Report(checklist, target, overall, departments, items)
@@ -119,15 +122,13 @@ def lowest(departments: list[DepartmentRate], n: int) -> list[DepartmentRate]:
 
 def pending_people(checklist: Checklist, department_id: int) -> list[Staff]:
     """Eligible people of a department who have not started the checklist."""
-    started = _eligible_checkins(checklist).select(CheckIn.staff).where(CheckIn.department == department_id)
+    started = _eligible_checkins(checklist, department_id).select(CheckIn.staff)
     return list(Staff.select().where((Staff.department == department_id) & Staff.status.in_(ELIGIBLE_STATUSES)
                                      & Staff.id.not_in(started)).order_by(Staff.name))
 
 
 def done_counts(checklist: Checklist, department_id: int | None = None) -> dict[int, int]:
     """Items done per eligible person (staff id -> count); people with none are absent."""
-    query = (_eligible_checkins(checklist).select(CheckIn.staff, fn.COUNT(CheckIn.id))
+    query = (_eligible_checkins(checklist, department_id).select(CheckIn.staff, fn.COUNT(CheckIn.id))
              .group_by(CheckIn.staff))
-    if department_id is not None:
-        query = query.where(CheckIn.department == department_id)
     return dict(query.tuples())

@@ -86,3 +86,20 @@ def test_rates_round_down_so_that_only_everyone_is_100_percent():
     assert stats.Rate(100, 29, 0).participation_rate == 0.29 and pct(0.29) == "29%"
     assert stats.Rate(3, 1, 0).participation_rate == 0.3333 and pct(0.3333) == "33.3%"
     assert pct(stats.Rate(7, 7, 7).participation_rate) == "100%"
+
+
+def test_one_rule_decides_who_counts_in_every_figure(people, plan):
+    """Eligible, participants, items and pending agree on who counts, for the unit and for one
+    department, even for a status the roster would not write (set here straight in the table)."""
+    p = people
+    do(p["p1"], plan, 1)
+    do(p["p4"], plan, 1, 2)
+    do(p["p5"], plan, 1, 2, 3, 4, 5)
+    Staff.update(status="retired").where(Staff.id == p["p5"].id).execute()
+    dept_b = p["p4"].department_id
+    whole, one = stats.report(plan.main, plan.target), stats.report(plan.main, plan.target, dept_b)
+    assert (whole.overall.eligible, whole.overall.participants, whole.overall.completed) == (4, 2, 0)
+    assert (one.overall.eligible, one.overall.participants, one.overall.completed) == (2, 1, 0)
+    assert [done for _, _, done in one.items] == [1, 1, 0, 0, 0]
+    assert stats.done_counts(plan.main, dept_b) == {p["p4"].id: 2}
+    assert [s.name for s in stats.pending_people(plan.main, dept_b)] == ["p6"]
