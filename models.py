@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import fcntl
 import threading
+import time
 from pathlib import Path
 
 from peewee import (
@@ -24,6 +25,7 @@ from peewee import (
     Model,
     MySQLDatabase,
     SqliteDatabase,
+    Table,
     TextField,
 )
 from playhouse.db_url import connect as connect_url
@@ -53,7 +55,8 @@ class Department(BaseModel):
 class Staff(BaseModel):
     name = CharField(max_length=50)
     phone = CharField(max_length=20, unique=True)
-    department = ForeignKeyField(Department, backref="staff", on_delete="RESTRICT")
+    # Indexed below with status: the eligible count per department reads that index alone.
+    department = ForeignKeyField(Department, backref="staff", on_delete="RESTRICT", index=False)
     role = CharField(max_length=10, default="staff")
     status = CharField(max_length=10, default="active")
     openid = CharField(max_length=64, null=True, unique=True)
@@ -62,7 +65,7 @@ class Staff(BaseModel):
     awaiting = CharField(max_length=80, null=True)
 
     class Meta:
-        indexes = ((("status", "department"), False),)
+        indexes = ((("status", "department"), False), (("department", "status"), False))
 
     @property
     def eligible(self) -> bool:
@@ -359,11 +362,25 @@ def create_schema() -> list[str]:
             changes.append(f"dropped index {index}")
     for table in OBSOLETE_TABLES:
         if table in existing:
+            if table == "seennonce":
+                _move_recent_nonces()
             db.execute_sql(f"DROP TABLE {quote(table)}")
             changes.append(f"dropped table {table}")
     with db.atomic():
         db.create_tables(ALL_MODELS, safe=True)
     return changes
+
+
+def _move_recent_nonces() -> None:
+    """Copy seennonce's recent pairs onto their messages before the table goes, so that a
+    request signed just before the upgrade cannot be replayed just after it. Older pairs
+    are refused by the 300 s timestamp window anyway."""
+    old = Table("seennonce", ("timestamp", "nonce", "dedup_key")).bind(db)
+    rows = old.select(old.timestamp, old.nonce, old.dedup_key).where(old.timestamp >= int(time.time()) - 600).tuples()
+    with db.atomic():
+        for timestamp, nonce, key in rows:
+            (InboundMessage.update(timestamp=timestamp, nonce=nonce)
+             .where((InboundMessage.dedup_key == key) & InboundMessage.nonce.is_null()).execute())
 
 
 def quote(name: str) -> str:
@@ -392,6 +409,7 @@ OBSOLETE_INDEXES = [
     ("checkin", "checkin_staff_id_checklist_item_year"),
     ("checkin", "checkin_staff_id"),
     ("checkin", "checkin_department_id"),  # kept on MySQL, see MYSQL_FK_INDEXES
+    ("staff", "staff_department_id"),  # (department, status) serves its foreign key
     ("checkin", "checkin_checklist_year_department_id_staff_id"),
     ("checkin", "checkin_checklist_year_item_staff_id"),
 ]

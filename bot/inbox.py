@@ -43,7 +43,13 @@ def process(msg: Inbound, body: str, timestamp: int, nonce: str, now: dt.datetim
                                 timestamp=timestamp, nonce=nonce)
             return reply
     except IntegrityError:
-        return _after_race(key, timestamp, nonce)
+        stored = _after_race(key, timestamp, nonce)
+        if stored is not None:
+            return stored.reply
+        # Neither this message nor its nonce is stored: the handler's own statement broke a
+        # unique rule (two codes redeemed at once by one openid, say). It rolled back.
+        log.exception("handling failed for %s", key)
+        return _store_failure(msg, key, body, timestamp, nonce, now)
     except Replay:
         raise
     except Exception:
@@ -67,13 +73,11 @@ def _stored(key: str, timestamp: int, nonce: str) -> InboundMessage | None:
     return seen or InboundMessage.get_or_none(InboundMessage.dedup_key == key)
 
 
-def _after_race(key: str, timestamp: int, nonce: str) -> str | None:
+def _after_race(key: str, timestamp: int, nonce: str) -> InboundMessage | None:
+    """After an IntegrityError: the stored twin of this message, Replay if its (timestamp,
+    nonce) belongs to another message, or None when neither is stored."""
     with db.atomic():
-        stored = _stored(key, timestamp, nonce)
-        if stored is None:
-            # The unique (timestamp, nonce) index fired for another message.
-            raise Replay(f"timestamp {timestamp} nonce {nonce} already used")
-        return stored.reply
+        return _stored(key, timestamp, nonce)
 
 
 def _store_failure(msg: Inbound, key: str, body: str, timestamp: int, nonce: str, now: dt.datetime) -> str:
@@ -85,8 +89,9 @@ def _store_failure(msg: Inbound, key: str, body: str, timestamp: int, nonce: str
                 return stored.reply
             InboundMessage.create(dedup_key=key, openid=msg.openid, msg_type=_type(msg), body=body,
                                   received_at=to_utc(now), reply=T.APOLOGY, failed=True, timestamp=timestamp, nonce=nonce)
-    except IntegrityError:
-        return _after_race(key, timestamp, nonce)
+    except IntegrityError:  # a twin stored first, or the nonce is another message's (Replay)
+        stored = _after_race(key, timestamp, nonce)
+        return stored.reply if stored is not None else T.APOLOGY
     except DatabaseError:
         # Nothing could be stored (the database is down, or refused the row): the handler's
         # effects rolled back, so a redelivery may try again. The user still gets an answer.

@@ -14,10 +14,10 @@ from dataclasses import asdict, dataclass
 from peewee import SQL, Case, fn
 
 from campaign.plan import Checklist
-from models import STATUSES, CheckIn, Department, Staff
+from models import CheckIn, Department, Staff
 
-# "Not exempt", spelled so that an index on status can serve it (`!=` scans every person).
-ELIGIBLE_STATUSES = tuple(s for s in STATUSES if s != "exempt")
+# Who counts, as everywhere else (Staff.eligible, binding, fan-out): everyone not exempt.
+ELIGIBLE = Staff.status != "exempt"
 
 
 def _floor4(part: int, whole: int) -> float:
@@ -70,22 +70,21 @@ class Report:
 
 def _eligible_checkins(checklist: Checklist, department_id: int | None = None):
     """Check-ins on the checklist's current items by eligible people (of one department)."""
-    # People who are not eligible are few: excluding them by a NOT IN list keeps the count a
-    # scan of a covering index, where a JOIN to staff cost one lookup per check-in. The
-    # predicate is the eligible count's, so participants never outnumber the eligible.
-    not_eligible = Staff.select(Staff.id).where(Staff.status.not_in(ELIGIBLE_STATUSES))
+    # Exempt people are few: excluding them by a NOT IN list (a seek on the status index)
+    # keeps the count a scan of a covering index, where a JOIN to staff cost one lookup per
+    # check-in. The list is the whole unit's even for one department: a check-in's stored
+    # department could predate a move, and an exempt person counts nowhere.
+    not_eligible = Staff.select(Staff.id).where(Staff.status == "exempt")
     query = CheckIn.select().where((CheckIn.checklist == checklist.key) & (CheckIn.year == checklist.year)
                                    & (CheckIn.item.in_([i.key for i in checklist.items])))
     if department_id is not None:
-        # A check-in's department is its person's (roster.import moves both together).
-        not_eligible = not_eligible.where(Staff.department == department_id)
         query = query.where(CheckIn.department == department_id)
     return query.where(CheckIn.staff.not_in(not_eligible))
 
 
 def report(checklist: Checklist, target: float, department_id: int | None = None) -> Report:
     eligible_q = (Staff.select(Staff.department, fn.COUNT(Staff.id).alias("n"))
-                  .where(Staff.status.in_(ELIGIBLE_STATUSES)).group_by(Staff.department))
+                  .where(ELIGIBLE).group_by(Staff.department))
     per_person = (_eligible_checkins(checklist, department_id)
                   .select(CheckIn.department, CheckIn.staff, fn.COUNT(CheckIn.id).alias("n"))
                   .group_by(CheckIn.department, CheckIn.staff))
@@ -123,7 +122,7 @@ def lowest(departments: list[DepartmentRate], n: int) -> list[DepartmentRate]:
 def pending_people(checklist: Checklist, department_id: int) -> list[Staff]:
     """Eligible people of a department who have not started the checklist."""
     started = _eligible_checkins(checklist, department_id).select(CheckIn.staff)
-    return list(Staff.select().where((Staff.department == department_id) & Staff.status.in_(ELIGIBLE_STATUSES)
+    return list(Staff.select().where((Staff.department == department_id) & ELIGIBLE
                                      & Staff.id.not_in(started)).order_by(Staff.name))
 
 

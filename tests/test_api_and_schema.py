@@ -90,23 +90,28 @@ def test_init_db_moves_nonces_onto_messages_and_drops_the_old_table(world):
     from models import InboundMessage
 
     bind(world, "13900000002", "o-bob")
-    world.say("o-bob", "1")
+    ts = int(time.time())
+    assert world.post(text("o-bob", "1", msg_id=4), timestamp=ts, nonce="n4").status_code == 200
     with db.connection_context():
         before = InboundMessage.select().count()
     with db.connection_context():  # the schema as it was: nonces in a table of their own
         drop_index("inboundmessage", "inboundmessage_timestamp_nonce")
         db.execute_sql("ALTER TABLE inboundmessage DROP COLUMN nonce")
-        db.execute_sql("ALTER TABLE inboundmessage DROP COLUMN timestamp")
-        db.execute_sql("CREATE TABLE seennonce (id INTEGER PRIMARY KEY, timestamp INTEGER NOT NULL, "
+        db.execute_sql(f"ALTER TABLE inboundmessage DROP COLUMN {quote('timestamp')}")
+        db.execute_sql(f"CREATE TABLE seennonce (id INTEGER PRIMARY KEY, {quote('timestamp')} INTEGER NOT NULL, "
                        "nonce VARCHAR(64) NOT NULL, dedup_key VARCHAR(200) NOT NULL)")
+        db.execute_sql(f"INSERT INTO seennonce (id, {quote('timestamp')}, nonce, dedup_key) "
+                       f"VALUES (1, {ts}, 'n4', 'm:4'), (2, {ts - 3600}, 'old', 'm:1')")
     result = world.cli("init-db")
     assert "column inboundmessage.timestamp" in result.output and "dropped table seennonce" in result.output
     with db.connection_context():
         assert "seennonce" not in db.get_tables()
         assert InboundMessage.select().count() == before  # the messages from before are kept
-    ts = int(time.time())
-    assert world.post(text("o-bob", "进度", msg_id=5), timestamp=ts, nonce="n5").status_code == 200
-    assert world.post(text("o-bob", "进度", msg_id=6), timestamp=ts, nonce="n5").status_code == 403
+        assert InboundMessage.get(InboundMessage.dedup_key == "m:4").nonce == "n4"
+    # The request signed before the upgrade cannot be replayed after it, on another message.
+    assert world.post(text("o-bob", "进度", msg_id=5), timestamp=ts, nonce="n4").status_code == 403
+    assert world.post(text("o-bob", "进度", msg_id=6), timestamp=ts, nonce="n6").status_code == 200
+    assert world.post(text("o-bob", "进度", msg_id=7), timestamp=ts, nonce="n6").status_code == 403
 
 
 def test_a_persons_done_items_are_read_from_a_prefix_of_the_unique_index(world):

@@ -89,17 +89,20 @@ def test_rates_round_down_so_that_only_everyone_is_100_percent():
 
 
 def test_one_rule_decides_who_counts_in_every_figure(people, plan):
-    """Eligible, participants, items and pending agree on who counts, for the unit and for one
-    department, even for a status the roster would not write (set here straight in the table)."""
+    """Eligible, participants, items and pending agree on who counts (everyone not exempt), for
+    the unit and for one department: even for a status the roster would not write, and for an
+    exempt person whose check-in row still names an old department."""
     p = people
     do(p["p1"], plan, 1)
+    do(p["p3"], plan, 1, 2)            # exempt, in 甲科
     do(p["p4"], plan, 1, 2)
     do(p["p5"], plan, 1, 2, 3, 4, 5)
-    Staff.update(status="retired").where(Staff.id == p["p5"].id).execute()
+    Staff.update(status="retired").where(Staff.id == p["p5"].id).execute()  # not exempt: counts
     dept_b = p["p4"].department_id
+    CheckIn.update(department=dept_b).where(CheckIn.staff == p["p3"].id).execute()  # a stale copy
     whole, one = stats.report(plan.main, plan.target), stats.report(plan.main, plan.target, dept_b)
-    assert (whole.overall.eligible, whole.overall.participants, whole.overall.completed) == (4, 2, 0)
-    assert (one.overall.eligible, one.overall.participants, one.overall.completed) == (2, 1, 0)
-    assert [done for _, _, done in one.items] == [1, 1, 0, 0, 0]
-    assert stats.done_counts(plan.main, dept_b) == {p["p4"].id: 2}
+    assert (whole.overall.eligible, whole.overall.participants, whole.overall.completed) == (5, 3, 1)
+    assert (one.overall.eligible, one.overall.participants, one.overall.completed) == (3, 2, 1)
+    assert [done for _, _, done in one.items] == [2, 2, 1, 1, 1]
+    assert stats.done_counts(plan.main, dept_b) == {p["p4"].id: 2, p["p5"].id: 5}
     assert [s.name for s in stats.pending_people(plan.main, dept_b)] == ["p6"]

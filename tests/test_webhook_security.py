@@ -152,6 +152,29 @@ def test_a_handler_crash_gets_an_apology_once(world, monkeypatch, caplog):
     assert "handler exploded" in caplog.text
 
 
+def test_a_unique_rule_broken_by_the_handler_is_an_apology_not_a_replay(world, monkeypatch, caplog):
+    """An IntegrityError from the handler's own statement (not from storing the message or
+    its nonce) rolls the handler back and answers like any crash; it is no 403."""
+    from bot import handlers
+    from models import Department
+
+    calls = []
+
+    def clash(msg, ctx):
+        calls.append(msg)
+        Department.create(name="临时科")
+        Department.create(name="办公室")  # already on the roster: the database refuses it
+
+    monkeypatch.setattr(handlers, "handle", clash)
+    xml = inbound.text("o-x", "打卡", msg_id=98)
+    first, again = world.post(xml), world.post(xml)
+    assert first.status_code == again.status_code == 200
+    assert "抱歉" in world.platform.reply_text(first.text, {}) == world.platform.reply_text(again.text, {})
+    assert len(calls) == 1 and "handling failed" in caplog.text
+    assert not Department.select().where(Department.name == "临时科").exists()
+    assert InboundMessage.get(InboundMessage.dedup_key == "m:98").failed
+
+
 def test_events_without_reply_answer_success(world):
     r = world.post(inbound.event("o-x", "unsubscribe"))
     assert (r.status_code, r.text) == (200, "success")
