@@ -306,6 +306,9 @@ def make_database(url: str, base_dir: str | Path = "."):
                 "synchronous": "normal",
             },
         )
+    if url.startswith(("mysql://", "mysql+pool://")):
+        # MySQL's TEXT holds 65,535 bytes, one short of the largest body the webhook accepts.
+        return connect_url(url, field_types={"TEXT": "MEDIUMTEXT"})
     return connect_url(url)
 
 
@@ -336,6 +339,8 @@ def create_schema() -> list[str]:
             if f.column_name not in have:
                 migrate(migrator.add_column(table, f.column_name, f))
                 changes.append(f"column {table}.{f.column_name}")
+    if isinstance(db.obj, MySQLDatabase):
+        changes += _widen_mysql_text(existing)
     if "column checkin.year" in changes:
         # Rows from before the year column belong to the year they were made in.
         with db.atomic():
@@ -368,6 +373,23 @@ def create_schema() -> list[str]:
             changes.append(f"dropped table {table}")
     with db.atomic():
         db.create_tables(ALL_MODELS, safe=True)
+    return changes
+
+
+def _widen_mysql_text(existing: set[str]) -> list[str]:
+    """TEXT columns of a MySQL schema made before they were MEDIUMTEXT (see make_database)."""
+    changes = []
+    for model in ALL_MODELS:
+        table = model._meta.table_name
+        if table not in existing:
+            continue
+        types = {c.name: c.data_type.lower() for c in db.get_columns(table)}
+        for f in model._meta.sorted_fields:
+            if isinstance(f, TextField) and types.get(f.column_name) == "text":
+                # Written out: playhouse.migrate's alter_column_type emits invalid MySQL here.
+                db.execute_sql(f"ALTER TABLE {quote(table)} MODIFY {quote(f.column_name)} MEDIUMTEXT "
+                               + ("NULL" if f.null else "NOT NULL"))
+                changes.append(f"column {table}.{f.column_name} to MEDIUMTEXT")
     return changes
 
 
