@@ -3,6 +3,7 @@
 
     .venv/bin/python bench/webhook.py                 # or: make bench
     .venv/bin/python bench/webhook.py --requests 5000 --client python
+    .venv/bin/python bench/webhook.py --floor         # adds bench/floor_app.py: the storage alone
 
 What is measured: POST /wechat in safe mode, every request a real new message (distinct
 MsgId and nonce, signed and AES-encrypted by emulator.inbound.Platform, i.e. by wechatpy)
@@ -11,7 +12,9 @@ SQLite database. Next to it, in the same run and served the same way, bench/echo
 verify, decrypt, parse, TextReply, encrypt and nothing else. The runs are interleaved
 (echo 16, tuanjie 16, echo 64, tuanjie 64) so that drift of the machine hits both apps alike,
 and repeated --rounds times; the median round is reported, preferring rounds in which no
-other program took CPU (the "other cores" column).
+other program took CPU (the "other cores" column). With --floor a third app runs alongside:
+the echo plus the least durable check-in in raw sqlite3 (bench/floor_app.py), which splits
+Tuanjie's distance from the echo into the storage's share and its own code's share.
 
 What is not measured: set-up. The roster (20,000 staff in 200 departments) is imported with
 `flask import-staff`, and people are bound by a direct UPDATE of staff.openid, not through
@@ -62,6 +65,7 @@ TOKEN = "benchToken42"
 APP_ID = "wx0000bench000app"
 CONCURRENCY = (16, 64)
 APPS = {"echo": "bench.echo_app:create_app()", "tuanjie": "server:create_app()"}
+FLOOR = ("floor", "bench.floor_app:create_app()")  # with --floor: see bench/floor_app.py
 
 # The targets this benchmark reports against.
 TARGET_RATIO = 0.75  # tuanjie req/s as a share of echo req/s, at each concurrency
@@ -451,7 +455,7 @@ def run_python(server: Gunicorn, reqs: list[tuple[str, bytes]], count: int, conc
 
 def check_samples(run: Run, platform: inbound.Platform) -> None:
     """Decrypt sampled replies: Tuanjie must have answered with a check-in text ("已...")."""
-    expect = "已" if run.app == "tuanjie" else "echo:"
+    expect = "echo:" if run.app == "echo" else "已"
     opened = new = 0
     for status, body in run.samples:
         if status != 200:
@@ -465,7 +469,7 @@ def check_samples(run: Run, platform: inbound.Platform) -> None:
             run.errors[f"sample without {expect!r}: {text[:40]!r}"] += 1
         opened += 1
         new += text.startswith("✅")  # bot/texts.RECORDED; the rest say "already done"
-    if run.app == "tuanjie" and opened:
+    if run.app != "echo" and opened:
         run.new_share = new / opened
 
 
@@ -493,13 +497,13 @@ def measure(server: Gunicorn, msgs: Messages, count: int, concurrency: int, cap:
 
 # --------------------------------------------------------------------------- report
 
-def report(runs: dict[tuple[str, int], list[Run]], args, client: str) -> None:
+def report(runs: dict[tuple[str, int], list[Run]], apps: list[str], args, client: str) -> None:
     print()
     print(f"{'app':<8} {'conc':>4} {'reqs':>6} {'req/s':>8} {'p50 ms':>7} {'p99 ms':>7} {'errors':>6} "
           f"{'server CPU ms/req':>17} {'client cores':>12} {'other cores':>11}")
     median = {}
     for conc in CONCURRENCY:
-        for app in APPS:
+        for app in apps:
             rounds = runs[(app, conc)]
             # The median round by throughput, among the undisturbed rounds where there are any.
             quiet = [r for r in rounds if (r.other_cpu or 0) <= OTHER_CPU_WARN] or rounds
@@ -522,6 +526,10 @@ def report(runs: dict[tuple[str, int], list[Run]], args, client: str) -> None:
         t, e = median[("tuanjie", conc)], median[("echo", conc)]
         print(f"ratio tuanjie/echo at concurrency {conc}: {t.rps / e.rps:.2f}x  "
               f"(p99 {t.p99_ms:.1f} ms vs {e.p99_ms:.1f} ms)")
+        if "floor" in apps:
+            f = median[("floor", conc)]
+            print(f"  floor/echo {f.rps / e.rps:.2f}x (the storage alone), tuanjie/floor {t.rps / f.rps:.2f}x "
+                  f"(Tuanjie's own code)")
 
     print()
     print("targets:")
@@ -563,6 +571,9 @@ def parse_args():
     p.add_argument("--client", choices=("auto", "wrk", "python"), default="auto",
                    help="load generator: wrk when installed (auto), else python")
     p.add_argument("--keep", action="store_true", help="keep the temp dir (config, database, gunicorn logs)")
+    p.add_argument("--floor", action="store_true",
+                   help="also run bench/floor_app.py: the echo plus the least durable check-in, on its own copy "
+                        "of the database")
     args = p.parse_args()
     if not 0 < args.max_seconds <= MAX_RUN_SECONDS:
         p.error(f"--max-seconds must be in (0, {MAX_RUN_SECONDS}]: requests are signed before the run "
@@ -598,8 +609,13 @@ def main() -> int:
         print(f"set-up: {len(openids)} people in {args.departments} departments, bound by direct UPDATE "
               f"of staff.openid (binding is not measured) in {time.monotonic() - t0:.1f} s")
 
-        for name, spec in APPS.items():
-            servers.append(Gunicorn(name, spec, env, tmp / f"gunicorn-{name}.log"))
+        apps = dict(APPS)
+        if args.floor:
+            apps[FLOOR[0]] = FLOOR[1]
+            shutil.copy(tmp / "tuanjie.db", tmp / "floor.db")  # bind_everyone's close checkpointed the WAL
+        for name, spec in apps.items():
+            app_env = dict(env, FLOOR_DB=str(tmp / "floor.db")) if name == FLOOR[0] else env
+            servers.append(Gunicorn(name, spec, app_env, tmp / f"gunicorn-{name}.log"))
         for server in servers:
             server.wait_healthy()
         print(f"client: {client}; {args.requests} requests per run, each a new MsgId saying 打卡 1..5 "
@@ -611,7 +627,7 @@ def main() -> int:
             if warm.errors:
                 raise SetupError(f"{server.name}: warm-up failed: {dict(warm.errors)}\n{server.log_tail()}")
 
-        runs: dict[tuple[str, int], list[Run]] = {(a, c): [] for a in APPS for c in CONCURRENCY}
+        runs: dict[tuple[str, int], list[Run]] = {(a, c): [] for a in apps for c in CONCURRENCY}
         for r in range(args.rounds):
             for conc in CONCURRENCY:
                 for server in servers:
@@ -622,7 +638,7 @@ def main() -> int:
                           f"p99 {run.p99_ms:5.1f} ms  errors {sum(run.errors.values())}  "
                           f"other cores {run.other_cpu or 0:.2f}{new}", flush=True)
 
-        report(runs, args, client)
+        report(runs, list(apps), args, client)
         return 1 if any(r.errors for rs in runs.values() for r in rs) else 0
     except SetupError as exc:
         print(f"bench: {exc}", file=sys.stderr)
