@@ -93,7 +93,7 @@ class CheckIn(BaseModel):
     # No index of its own: the unique index below starts with staff_id.
     staff = ForeignKeyField(Staff, backref="checkins", on_delete="CASCADE", index=False)
     # Not indexed alone either: departments are never deleted, and every count by department
-    # goes through the (checklist, year, department, staff) index.
+    # goes through the (checklist, year, department, staff, item) index.
     department = ForeignKeyField(Department, on_delete="RESTRICT", index=False)
     checklist = CharField(max_length=40)
     item = CharField(max_length=40)
@@ -319,46 +319,66 @@ def init_database(url: str, base_dir: str | Path = "."):
 
 
 def create_schema() -> list[str]:
-    """Create missing tables, columns and indexes; safe to run again.
+    """Create missing tables, columns and indexes, and drop replaced ones; safe to run again.
 
     Returns what changed, e.g. ["table staff", "column staff.awaiting"]. Columns added to
     an existing table must be nullable or have a default (old rows get it).
     """
+    existing = set(db.get_tables())
+    changes = [f"table {m._meta.table_name}" for m in ALL_MODELS if m._meta.table_name not in existing]
+    changes += _add_columns(existing)
+    if isinstance(db.obj, MySQLDatabase):
+        changes += _widen_mysql_text(existing)
+    if "column checkin.year" in changes:
+        _backfill_checkin_year()
+    # New indexes before the old ones go: on MySQL a foreign key needs some index at all times.
+    changes += _add_indexes(existing)
+    changes += _drop_obsolete(existing)
+    with db.atomic():
+        db.create_tables(ALL_MODELS, safe=True)
+    return changes
+
+
+def _upgraded(existing: set[str]):
+    """(model, table) for the models whose table is already there."""
+    return [(m, m._meta.table_name) for m in ALL_MODELS if m._meta.table_name in existing]
+
+
+def _add_columns(existing: set[str]) -> list[str]:
     from playhouse.migrate import SchemaMigrator, migrate
 
-    existing = set(db.get_tables())
-    changes = []
-    migrator = SchemaMigrator.from_database(db.obj)
-    for model in ALL_MODELS:
-        table = model._meta.table_name
-        if table not in existing:
-            changes.append(f"table {table}")
-            continue
+    migrator, changes = SchemaMigrator.from_database(db.obj), []
+    for model, table in _upgraded(existing):
         have = {c.name for c in db.get_columns(table)}
         for f in model._meta.sorted_fields:
             if f.column_name not in have:
                 migrate(migrator.add_column(table, f.column_name, f))
                 changes.append(f"column {table}.{f.column_name}")
-    if isinstance(db.obj, MySQLDatabase):
-        changes += _widen_mysql_text(existing)
-    if "column checkin.year" in changes:
-        # Rows from before the year column belong to the year they were made in.
-        with db.atomic():
-            for row_id, created in CheckIn.select(CheckIn.id, CheckIn.created_at).tuples():
-                CheckIn.update(year=created.year).where(CheckIn.id == row_id).execute()
-    # Indexes new to an existing table, made before the old ones go (on MySQL a foreign key
-    # needs some index at all times). Done here because peewee's create_table(safe=True)
-    # skips a table that exists on MySQL, new indexes included.
-    for model in ALL_MODELS:
-        table = model._meta.table_name
-        if table not in existing:
-            continue
+    return changes
+
+
+def _backfill_checkin_year() -> None:
+    """Rows from before the year column belong to the year they were made in."""
+    with db.atomic():
+        for row_id, created in CheckIn.select(CheckIn.id, CheckIn.created_at).tuples():
+            CheckIn.update(year=created.year).where(CheckIn.id == row_id).execute()
+
+
+def _add_indexes(existing: set[str]) -> list[str]:
+    """Indexes new to an existing table. Done here because peewee's create_table(safe=True)
+    skips a table that exists on MySQL, new indexes included."""
+    changes = []
+    for model, table in _upgraded(existing):
         have = {i.name for i in db.get_indexes(table)}
         for index in model._meta.fields_to_index():
             if index._name not in have:
                 db.execute(model._schema._create_index(index, safe=False))
                 changes.append(f"index {index._name}")
-    mysql = isinstance(db.obj, MySQLDatabase)
+    return changes
+
+
+def _drop_obsolete(existing: set[str]) -> list[str]:
+    changes, mysql = [], isinstance(db.obj, MySQLDatabase)
     for table, index in OBSOLETE_INDEXES:
         if mysql and (table, index) in MYSQL_FK_INDEXES:
             continue
@@ -371,18 +391,13 @@ def create_schema() -> list[str]:
                 _move_recent_nonces()
             db.execute_sql(f"DROP TABLE {quote(table)}")
             changes.append(f"dropped table {table}")
-    with db.atomic():
-        db.create_tables(ALL_MODELS, safe=True)
     return changes
 
 
 def _widen_mysql_text(existing: set[str]) -> list[str]:
     """TEXT columns of a MySQL schema made before they were MEDIUMTEXT (see make_database)."""
     changes = []
-    for model in ALL_MODELS:
-        table = model._meta.table_name
-        if table not in existing:
-            continue
+    for model, table in _upgraded(existing):
         types = {c.name: c.data_type.lower() for c in db.get_columns(table)}
         for f in model._meta.sorted_fields:
             if isinstance(f, TextField) and types.get(f.column_name) == "text":
