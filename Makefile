@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PORT ?= 8000
 HOST ?= 127.0.0.1
 
-.PHONY: install run test bench bench-fanout clean
+.PHONY: install run test bench bench-fanout bench-stats clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -27,6 +27,9 @@ bench: install
 
 bench-fanout: install
 	$(BIN)/python bench/fanout.py
+
+bench-stats: install
+	$(BIN)/python bench/stats.py
 
 clean:
 	rm -rf $(VENV) data
