@@ -10,6 +10,7 @@ rows are never resent automatically: a duplicate is worse than a gap an organise
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import os
 import queue
@@ -141,11 +142,7 @@ class Sender:
             return summary
         with db.connection_context():
             summary.unknown = recover(now)
-        deadline = time.monotonic() + max_seconds
-        work: queue.Queue = queue.Queue(maxsize=self.push.concurrency * 4)
-        stop = threading.Event()
-
-        paused = _paused_until(now)
+            paused = _paused_until(now)
         if paused is not None:
             summary.paused = f"45009 daily quota reached; paused until {paused:%H:%M} UTC"
             return summary
@@ -198,8 +195,11 @@ class Sender:
 
     def _crashed(self, row_id: int, exc: Exception, summary: SendSummary) -> str:
         """An unexpected error around a send: we cannot tell whether it left, so never resend."""
-        self._finish(row_id, state="unknown",
-                     last_error=f"sender error: {type(exc).__name__}: {exc}"[:500])
+        return self._unknown(row_id, f"sender error: {type(exc).__name__}: {exc}", summary)
+
+    def _unknown(self, row_id: int, error: str, summary: SendSummary, **changes) -> str:
+        """The message may or may not have left: never resent, left for organisers to see."""
+        self._finish(row_id, state="unknown", last_error=error[:500], **changes)
         with self.lock:
             summary.unknown += 1
         return "unknown"
@@ -241,10 +241,7 @@ class Sender:
             if _may_have_left(exc):
                 # A read timeout or a dropped answer: the platform may have delivered it.
                 # Resending could make a duplicate, so the row is left for organisers to see.
-                self._finish(row.id, state="unknown", errcode=-4, last_error=f"{type(exc).__name__}: {exc}"[:500])
-                with self.lock:
-                    summary.unknown += 1
-                return "unknown"
+                return self._unknown(row.id, f"{type(exc).__name__}: {exc}", summary, errcode=-4)
             return self._failed(row, -4, f"{type(exc).__name__}: {exc}", False, summary, stop)
         SENT.execute(id=row.id, msgid=msgid, sent_at=to_utc(self.clock()), owner=OWNER)
         with self.lock:
@@ -252,8 +249,6 @@ class Sender:
         return "sent"
 
     def _send(self, row: "Claimed") -> str | None:
-        import json
-
         data = json.loads(row.payload)
         if row.channel == "template":
             return self.client.send_template(row.openid, self.push.template_id, data)
