@@ -8,8 +8,8 @@
 from __future__ import annotations
 
 import csv
-import hashlib
 import datetime as dt
+import hashlib
 import logging
 import sys
 import threading
@@ -125,7 +125,6 @@ def register_cli(app: Flask) -> None:
                     person.save()
         click.echo(f"demo roster: {report.summary()}; demo users bound as demo-<phone>")
 
-
     @app.cli.command("create-menu")
     def create_menu():
         """Create the account's menu (打卡 / 我的进度 / 帮助) through the WeChat API."""
@@ -225,9 +224,8 @@ def register_cli(app: Flask) -> None:
         with db.connection_context():
             result = fanout.fan_out(plan, reminder, key, now, now, rt.config.push, phase=phase.key if phase else None,
                                     department=department, pending_only=pending_only or None, dry_run=dry_run)
-        skipped = ", ".join(f"{k} {v}" for k, v in sorted(result.skipped.items())) or "none"
         if dry_run:
-            click.echo(f"dry run: {result.created} would get {name!r}; skipped: {skipped}")
+            click.echo(f"dry run: {result.created} would get {name!r}; skipped: {result.skipped_text()}")
             return
         click.echo(f"{key}: resuming" if result.existed else result.describe())
         sender = jobs.sender(now)

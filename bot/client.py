@@ -46,6 +46,11 @@ def classify(errcode: int) -> bool:
 Fetch = Callable[[bool], tuple[str, int]]  # force_refresh -> (token, expires_in)
 
 
+def _fresh(token: str | None, expires: float, failed: str | None) -> bool:
+    """A token worth using: present, not the one that was just refused, not about to expire."""
+    return bool(token) and token != failed and expires - MARGIN > time.time()
+
+
 class TokenStore(Protocol):
     def current(self) -> tuple[str, float] | None: ...
 
@@ -79,7 +84,7 @@ class DatabaseTokenStore:
                                updated_at=_naive(time.time())).on_conflict_ignore().execute()
             with db.atomic():
                 row = AccessToken.select().where(AccessToken.app_id == self.app_id).for_update().get()
-                if self._usable(row.token, row.expires_at, failed):
+                if _fresh(row.token, _epoch(row.expires_at), failed):
                     return row.token, _epoch(row.expires_at)
                 return self._store(fetch, failed)
 
@@ -94,15 +99,11 @@ class DatabaseTokenStore:
             fcntl.flock(fh, fcntl.LOCK_EX)
             try:
                 row = AccessToken.get_or_none(AccessToken.app_id == self.app_id)
-                if row is not None and self._usable(row.token, row.expires_at, failed):
+                if row is not None and _fresh(row.token, _epoch(row.expires_at), failed):
                     return row.token, _epoch(row.expires_at)
                 return self._store(fetch, failed)
             finally:
                 fcntl.flock(fh, fcntl.LOCK_UN)
-
-    @staticmethod
-    def _usable(token: str, expires_at: dt.datetime, failed: str | None) -> bool:
-        return bool(token) and token != failed and _epoch(expires_at) - MARGIN > time.time()
 
     def _store(self, fetch: Fetch, failed: str | None) -> tuple[str, float]:
         from models import AccessToken, db
@@ -147,7 +148,7 @@ class RedisTokenStore:
             time.sleep(0.05)  # another process is fetching; its result will be in the store
         try:
             have = self.current()
-            if have and have[0] != failed and have[1] - MARGIN > time.time():
+            if have and _fresh(*have, failed):
                 return have
             token, expires_in = fetch(failed is not None)
             expires = time.time() + expires_in
@@ -211,10 +212,10 @@ class Client:
         """
         with self._lock:
             c = self._cached
-            if c.token and c.token != failed and c.expires - MARGIN > time.time():
+            if _fresh(c.token, c.expires, failed):
                 return c.token
             have = self.store.current()
-            if have and have[0] != failed and have[1] - MARGIN > time.time():
+            if have and _fresh(*have, failed):
                 c.token, c.expires = have
                 return c.token
             c.token, c.expires = self.store.refresh(self._fetch, failed)

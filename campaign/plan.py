@@ -50,7 +50,6 @@ class Checklist:
     main: bool = False
     year: int = 0  # the campaign year: check-ins are counted per year
 
-
     def is_open(self, day: dt.date) -> bool:
         return self.opens <= day <= self.closes
 

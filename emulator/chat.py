@@ -53,12 +53,17 @@ def _deliver(openid: str, xml: str) -> dict:
     return {"status": outcome.status, "reply": outcome.text, "attempts": outcome.attempts, "detail": outcome.detail}
 
 
-def _openid() -> str:
+def _required(name: str, error: str) -> str:
+    """A non-blank field of the JSON (or form) body, stripped; ValueError (400) otherwise."""
     body = request.get_json(silent=True) or request.form
-    openid = (body.get("openid") or "").strip()
-    if not openid:
-        raise ValueError("openid is required")
-    return openid
+    value = (body.get(name) or "").strip()
+    if not value:
+        raise ValueError(error)
+    return value
+
+
+def _openid() -> str:
+    return _required("openid", "openid is required")
 
 
 @bp.errorhandler(ValueError)
@@ -90,9 +95,7 @@ def messages():
 @bp.post("/chat/api/send")
 def send_text():
     openid = _openid()
-    text = ((request.get_json(silent=True) or {}).get("text") or "").strip()
-    if not text:
-        raise ValueError("text is empty")
+    text = _required("text", "text is empty")
     e = emu()
     e.platform.user(openid)
     e.platform.open_window(openid, "message")
@@ -127,9 +130,7 @@ def media(media_id):
 @bp.post("/chat/api/click")
 def click():
     openid = _openid()
-    key = ((request.get_json(silent=True) or {}).get("key") or "").strip()
-    if not key:
-        raise ValueError("key is required")
+    key = _required("key", "key is required")
     emu().platform.open_window(openid, "event")
     return jsonify(_deliver(openid, inbound.event(openid, "CLICK", key)))
 

@@ -38,13 +38,15 @@ class FanoutResult:
     existed: bool = False
     expired: bool = False
 
+    def skipped_text(self) -> str:
+        return ", ".join(f"{reason} {n}" for reason, n in sorted(self.skipped.items())) or "none"
+
     def describe(self) -> str:
         if self.existed:
             return f"{self.key}: already fanned out"
         if self.expired:
             return f"{self.key}: expired (missed beyond its grace period)"
-        skipped = ", ".join(f"{reason} {n}" for reason, n in sorted(self.skipped.items())) or "none"
-        return f"{self.key}: {self.created} recipients; skipped: {skipped}"
+        return f"{self.key}: {self.created} recipients; skipped: {self.skipped_text()}"
 
 
 def week_start(now: dt.datetime) -> dt.datetime:
