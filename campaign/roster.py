@@ -51,7 +51,14 @@ class ImportReport:
 
 
 def read_rows(path: str | Path) -> list[tuple[int, dict]]:
-    """(line number, {field: value}) for every data row; raises RosterError."""
+    """(line number, {field: value}) for every data row; raises RosterError.
+
+    Line numbers are the file's own: a CSV record whose quoted cell holds a line break
+    spans several lines, and is reported by the line it starts on; an XLSX row by its row
+    number. Blank rows are skipped, and so are title rows above the header (a sheet headed
+    "XX单位职工花名册" is common): the header is the first row naming 姓名, 部门 and 手机号
+    (or name, department, phone) among the first HEADER_SEARCH non-blank rows.
+    """
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix == ".csv":
@@ -60,23 +67,31 @@ def read_rows(path: str | Path) -> list[tuple[int, dict]]:
         table = _read_xlsx(path)
     else:
         raise RosterError(f"{path}: unsupported file type {suffix or '(none)'}; use .csv or .xlsx")
+    table = [(line, cells) for line, cells in table if any(str(c or "").strip() for c in cells)]
     if not table:
         raise RosterError(f"{path}: the file is empty")
-    header = [str(h or "").strip().lower() for h in table[0]]
-    columns = {}
-    for index, title in enumerate(header):
+    for start, (header_line, header) in enumerate(table[:HEADER_SEARCH]):
+        columns = _columns(header)
+        if all(f in columns for f in REQUIRED):
+            break
+    else:
+        header_line, header = table[0]
+        missing = [f for f in REQUIRED if f not in _columns(header)]
+        raise RosterError(f"{path}: line {header_line}: missing column(s) {', '.join(missing)} "
+                          f"(expected 姓名, 部门, 手机号, 角色, 状态 or name, department, phone, role, status)")
+    return [(line, {f: _cell(cells, i) for f, i in columns.items()}) for line, cells in table[start + 1:]]
+
+
+HEADER_SEARCH = 5
+
+
+def _columns(header) -> dict[str, int]:
+    """{field: column index} for the titles of a header row that name a field (first wins)."""
+    columns: dict[str, int] = {}
+    for index, title in enumerate(str(h or "").strip().lower() for h in header):
         if title in HEADERS:
             columns.setdefault(HEADERS[title], index)
-    missing = [f for f in REQUIRED if f not in columns]
-    if missing:
-        raise RosterError(f"{path}: line 1: missing column(s) {', '.join(missing)} "
-                          f"(expected 姓名, 部门, 手机号, 角色, 状态 or name, department, phone, role, status)")
-    rows = []
-    for line, cells in enumerate(table[1:], start=2):
-        if not any(str(c or "").strip() for c in cells):
-            continue
-        rows.append((line, {f: _cell(cells, i) for f, i in columns.items()}))
-    return rows
+    return columns
 
 
 def _cell(cells, index) -> str:
@@ -85,10 +100,12 @@ def _cell(cells, index) -> str:
     value = cells[index]
     if isinstance(value, float) and value.is_integer():
         value = int(value)
-    return str(value).strip()
+    # Line breaks typed into a cell (Alt+Enter in Excel), tabs, runs of spaces and full-width
+    # spaces become one space: a name must fit on one line of a reply or an export.
+    return " ".join(str(value).split())
 
 
-def _read_csv(path: Path) -> list[list]:
+def _read_csv(path: Path) -> list[tuple[int, list]]:
     data = path.read_bytes()
     for encoding in ("utf-8-sig", "gb18030"):
         try:
@@ -99,13 +116,17 @@ def _read_csv(path: Path) -> list[list]:
     else:
         raise RosterError(f"{path}: not UTF-8 or GB18030 text")
     reader = csv.reader(io.StringIO(text, newline=""))
+    rows, line = [], 1
     try:
-        return list(reader)
+        for cells in reader:
+            rows.append((line, cells))
+            line = reader.line_num + 1  # the next record starts after this one's last line
     except csv.Error as exc:  # e.g. a field over the csv module's 128 KiB limit
-        raise RosterError(f"{path}: line {reader.line_num}: {exc}") from None
+        raise RosterError(f"{path}: line {line}: {exc}") from None
+    return rows
 
 
-def _read_xlsx(path: Path) -> list[list]:
+def _read_xlsx(path: Path) -> list[tuple[int, list]]:
     import zipfile
 
     from openpyxl import load_workbook
@@ -115,7 +136,9 @@ def _read_xlsx(path: Path) -> list[list]:
     except (zipfile.BadZipFile, KeyError, OSError, ValueError) as exc:
         raise RosterError(f"{path}: not a readable .xlsx workbook ({exc})") from exc
     try:
-        return [list(row) for row in book.worksheets[0].iter_rows(values_only=True)]
+        # min_row=1: rows are numbered as Excel numbers them, even above the sheet's first cell.
+        rows = book.worksheets[0].iter_rows(min_row=1, values_only=True)
+        return [(number, list(cells)) for number, cells in enumerate(rows, start=1)]
     finally:
         book.close()
 

@@ -87,3 +87,34 @@ def test_a_csv_field_too_large_names_its_line(make_world):
     world = make_world(roster=None)
     result = import_file(world, "r.csv", "姓名,部门,手机号\n甲,办公室,13700000001\n乙," + "x" * 200_000 + ",1\n")
     assert result.exit_code != 0 and "line 3" in result.output and "Traceback" not in result.output
+
+
+def test_a_cell_with_a_line_break_keeps_later_line_numbers_true(make_world):
+    world = make_world(roster=None)
+    result = import_file(world, "r.csv", (
+        "姓名,部门,手机号\n"
+        "\"阿依\n古丽\",\"宣传科\n\",13700000001\n"  # lines 2-4: one record, a line break typed into each cell
+        "坏行,宣传科,123\n"                            # line 5 (the third record)
+    ))
+    assert "line 5:" in result.output and "phone" in result.output.split("line 5:")[1], result.output
+    person = Staff.get(Staff.phone == "13700000001")
+    assert (person.name, person.department.name) == ("阿依 古丽", "宣传科")
+
+
+def test_title_rows_above_the_header_are_skipped_and_rows_keep_their_numbers(make_world):
+    world = make_world(roster=None)
+    book = Workbook()
+    sheet = book.active
+    sheet["A1"] = "某某局职工花名册（2026年）"
+    sheet.append([])
+    sheet.append(["序号", "姓名", "部门", "手机号"])  # row 3
+    sheet.append([1, "古丽", "办公室", 13600000001])
+    sheet.append([2, "坏行", "办公室", "x"])  # row 5
+    path = world.tmp / "titled.xlsx"
+    book.save(path)
+    result = world.cli("import-staff", str(path))
+    assert "line 5:" in result.output and "created 1" in result.output, result.output
+    assert Staff.get(Staff.phone == "13600000001").name == "古丽"
+    # Without a header in the first rows the file is refused, naming the first non-blank line.
+    out = import_file(world, "r.csv", "\n\n花名册\n甲,办公室,13700000001\n").output
+    assert "line 3: missing column(s) name, department, phone" in out, out
