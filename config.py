@@ -2,8 +2,10 @@
 
 Nothing here runs at import time. `load_config()` reads the file named by the
 TUANJIE_CONFIG environment variable (default ``config.toml``); when that file is
-absent the demo defaults below apply, which only make sense on 127.0.0.1.
-Secrets may be overridden by environment variables so they need not live in the file.
+absent the demo values below apply, which only make sense on 127.0.0.1. A config file
+must name the account and its secrets itself (in the file or in environment variables):
+a key left out is an error, never a silent fallback to the published demo values, and
+those values are refused unless the WeChat API is a local emulator (a loopback URL).
 """
 from __future__ import annotations
 
@@ -22,7 +24,15 @@ DEMO_APP_ID = "wx00demo0000tuanjie"
 DEMO_TOKEN = "tuanjieDemoToken"
 DEMO_AES_KEY = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
 DEMO_API_TOKEN = "demo-api-token"
+DEMO_APP_SECRET = "demo-app-secret"
 DEMO_API_BASE = "http://127.0.0.1:8001"  # the emulator that `make run` starts
+DEMO = {"wechat": {"app_id": DEMO_APP_ID, "app_secret": DEMO_APP_SECRET, "token": DEMO_TOKEN,
+                   "encoding_aes_key": DEMO_AES_KEY, "api_base": DEMO_API_BASE},
+        "api": {"token": DEMO_API_TOKEN}}
+# Keys a config file must set (here or through ENV_OVERRIDES); encoding_aes_key not in plain mode.
+REQUIRED = (("wechat", "app_id"), ("wechat", "app_secret"), ("wechat", "token"), ("wechat", "encoding_aes_key"),
+            ("api", "token"))
+_LOOPBACK = re.compile(r"https?://(127\.\d+\.\d+\.\d+|localhost|\[::1\])(:\d+)?(/|$)", re.I)
 
 ENCRYPT_MODES = ("safe", "compat", "plain")
 
@@ -44,10 +54,11 @@ class ConfigError(Exception):
 
 @dataclass(frozen=True)
 class WechatConfig:
-    app_id: str = DEMO_APP_ID
-    app_secret: str = "demo-app-secret"
-    token: str = DEMO_TOKEN
-    encoding_aes_key: str = DEMO_AES_KEY
+    # No defaults for the account and its secrets: see REQUIRED (the demo sets DEMO's).
+    app_id: str = ""
+    app_secret: str = ""
+    token: str = ""
+    encoding_aes_key: str = ""
     encrypt_mode: str = "safe"
     api_base: str = "https://api.weixin.qq.com"
 
@@ -65,7 +76,7 @@ class CampaignConfig:
 
 @dataclass(frozen=True)
 class ApiConfig:
-    token: str = DEMO_API_TOKEN
+    token: str = ""
 
 
 @dataclass(frozen=True)
@@ -163,7 +174,7 @@ def load_config(path: str | os.PathLike | None = None, environ=None) -> Config:
         raise ConfigError(f"TUANJIE_CONFIG: file {path} does not exist")
     else:
         # Demo: public secrets are useless against the real platform, so talk to the local emulator.
-        raw, base_dir, demo = {"wechat": {"api_base": DEMO_API_BASE}}, str(APP_ROOT), True
+        raw, base_dir, demo = {name: dict(values) for name, values in DEMO.items()}, str(APP_ROOT), True
     return validate(build(raw, environ, base_dir, demo))
 
 
@@ -198,12 +209,10 @@ def validate(cfg: Config) -> Config:
     w = cfg.wechat
     if w.encrypt_mode not in ENCRYPT_MODES:
         raise ConfigError(f"wechat.encrypt_mode: must be one of {', '.join(ENCRYPT_MODES)}, got {w.encrypt_mode!r}")
-    if not re.fullmatch(r"[A-Za-z0-9]{3,32}", w.token):
+    if w.token and not re.fullmatch(r"[A-Za-z0-9]{3,32}", w.token):
         raise ConfigError("wechat.token: must be 3-32 letters or digits, as the WeChat console requires")
-    if w.encrypt_mode != "plain" or w.encoding_aes_key:
+    if w.encoding_aes_key:
         _check_aes_key(w.encoding_aes_key)
-    if w.encrypt_mode != "plain" and not w.app_id:
-        raise ConfigError("wechat.app_id: required in safe and compat mode (it is inside every ciphertext)")
     if not w.api_base.startswith(("http://", "https://")):
         raise ConfigError(f"wechat.api_base: must be an http(s) URL, got {w.api_base!r}")
     url = cfg.database.url
@@ -216,14 +225,31 @@ def validate(cfg: Config) -> Config:
         raise ConfigError(f"campaign.timezone: unknown time zone {cfg.campaign.timezone!r}") from exc
     if not cfg.plan_path.is_file():
         raise ConfigError(f"campaign.plan: file {cfg.plan_path} does not exist")
-    if len(cfg.api.token) < 12:
+    if cfg.api.token and len(cfg.api.token) < 12:
         raise ConfigError("api.token: must be at least 12 characters")
     b = cfg.binding
-    for key in ("code_ttl_days", "max_failures", "failure_window_minutes"):
-        if getattr(b, key) < 1:
-            raise ConfigError(f"binding.{key}: must be at least 1")
+    for key, high in (("code_ttl_days", 365), ("max_failures", 100), ("failure_window_minutes", 7 * 24 * 60)):
+        if not 1 <= getattr(b, key) <= high:
+            raise ConfigError(f"binding.{key}: must be from 1 to {high}, got {getattr(b, key)}")
     _validate_push(cfg.push)
+    _check_account(cfg)
     return cfg
+
+
+def _check_account(cfg: Config) -> None:
+    """The account and its secrets are set, and are not the published demo values on a server
+    that talks to the real platform."""
+    real = not _LOOPBACK.match(cfg.wechat.api_base)
+    for section, key in REQUIRED:
+        if (section, key) == ("wechat", "encoding_aes_key") and cfg.wechat.encrypt_mode == "plain":
+            continue
+        value, var = getattr(getattr(cfg, section), key), ENV_OVERRIDES.get((section, key))
+        where = f" (or the environment variable {var})" if var else ""
+        if not value:
+            raise ConfigError(f"{section}.{key}: required: set it in the config file{where}")
+        if real and value == DEMO[section][key] and key != "app_id":
+            raise ConfigError(f"{section}.{key}: is the public demo value, which anyone can read: set your own"
+                              f"{where}; demo values only work with a local emulator as wechat.api_base")
 
 
 def _validate_push(p: PushConfig) -> None:

@@ -1,15 +1,27 @@
 """Config and plan validation name the key or field and the reason; start-up stops on them."""
 import datetime as dt
+import re
 import subprocess
 import sys
 
 import pytest
 
 from campaign.plan import PlanError, load_plan, parse_plan
-from config import APP_ROOT, ConfigError, load_config
+from config import APP_ROOT, DEMO_API_TOKEN, DEMO_TOKEN, ConfigError, load_config
 
 TODAY = dt.date(2026, 12, 1)
 SEED = APP_ROOT / "plans" / "minzu_tuanjie.toml"
+
+
+ACCOUNT = """
+[wechat]
+app_id = "wx0000test0000app"
+app_secret = "test-secret"
+token = "fileToken"
+encoding_aes_key = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFG"
+[api]
+token = "file-token-123456"
+"""
 
 
 def write(tmp_path, text: str, name="config.toml"):
@@ -29,7 +41,8 @@ def write(tmp_path, text: str, name="config.toml"):
     ('[campaign]\ntimezone = "Mars/Olympus"', ["campaign.timezone"]),
     ('[campaign]\nplan = "nope.toml"', ["campaign.plan", "does not exist"]),
     ('[api]\ntoken = "short"', ["api.token", "12"]),
-    ('[binding]\nmax_failures = 0', ["binding.max_failures"]),
+    ('[binding]\nmax_failures = 0', ["binding.max_failures", "from 1 to 100"]),
+    ('[binding]\ncode_ttl_days = 100000000', ["binding.code_ttl_days", "from 1 to 365"]),
     ('[bogus]\nx = 1', ["[bogus]", "unknown section"]),
     ("this is = = not toml", ["not valid TOML"]),
 ])
@@ -44,22 +57,44 @@ def test_missing_config_means_demo_defaults_but_a_named_missing_file_is_an_error
     cfg = load_config(tmp_path / "absent.toml", environ={})
     assert cfg.demo and cfg.wechat.encrypt_mode == "safe"
     assert cfg.wechat.api_base == "http://127.0.0.1:8001"  # demo secrets only work on the emulator
-    assert load_config(APP_ROOT / "config.example.toml", environ={}).wechat.api_base.startswith("https://")
     with pytest.raises(ConfigError, match="TUANJIE_CONFIG"):
         load_config(environ={"TUANJIE_CONFIG": str(tmp_path / "absent.toml")})
 
 
 def test_secrets_come_from_the_environment(tmp_path):
-    path = write(tmp_path, '[wechat]\ntoken = "fileToken"\n[api]\ntoken = "file-token-123456"')
+    path = write(tmp_path, ACCOUNT)
     cfg = load_config(path, environ={"TUANJIE_WECHAT_TOKEN": "envToken", "TUANJIE_API_TOKEN": "env-token-123456",
                                      "TUANJIE_WECHAT_APP_SECRET": "s3cret"})
     assert (cfg.wechat.token, cfg.api.token, cfg.wechat.app_secret) == ("envToken", "env-token-123456", "s3cret")
 
 
+def test_a_config_file_must_name_the_account_and_not_use_the_demo_secrets(tmp_path):
+    # A key left out is an error naming it, not the published demo value.
+    for missing in ("app_id", "app_secret", "token", "encoding_aes_key"):
+        text = "\n".join(line for line in ACCOUNT.splitlines() if not line.startswith(f"{missing} ="))
+        with pytest.raises(ConfigError, match=f"wechat.{missing}: required"):
+            load_config(write(tmp_path, text), environ={})
+    with pytest.raises(ConfigError, match="api.token: required.*TUANJIE_API_TOKEN"):
+        load_config(write(tmp_path, ACCOUNT.replace('token = "file-token-123456"', "")), environ={})
+    with pytest.raises(ConfigError, match="wechat.app_id: required"):
+        load_config(write(tmp_path, ""), environ={})  # an empty file is no demo
+    plain = ACCOUNT.replace('encoding_aes_key = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFG"', 'encrypt_mode = "plain"')
+    assert load_config(write(tmp_path, plain), environ={}).wechat.encoding_aes_key == ""
+    # The published demo secrets are refused towards the real platform, accepted towards a local emulator.
+    for key, demo in (("token", DEMO_TOKEN), ("app_secret", "demo-app-secret")):
+        text = re.sub(rf'\n{key} = "[^"]*"', f'\n{key} = "{demo}"', ACCOUNT, count=1)
+        with pytest.raises(ConfigError, match=f"wechat.{key}: is the public demo value"):
+            load_config(write(tmp_path, text), environ={})
+        local = text.replace("[wechat]", '[wechat]\napi_base = "http://127.0.0.1:8001"')
+        assert getattr(load_config(write(tmp_path, local), environ={}).wechat, key) == demo
+    with pytest.raises(ConfigError, match="api.token: is the public demo value"):
+        load_config(write(tmp_path, ACCOUNT), environ={"TUANJIE_API_TOKEN": DEMO_API_TOKEN})
+
+
 def test_relative_paths_are_resolved_against_the_config_file(tmp_path):
     (tmp_path / "plans").mkdir()
     (tmp_path / "plans" / "p.toml").write_text(SEED.read_text(encoding="utf-8"), encoding="utf-8")
-    cfg = load_config(write(tmp_path, '[campaign]\nplan = "plans/p.toml"'), environ={})
+    cfg = load_config(write(tmp_path, ACCOUNT + '[campaign]\nplan = "plans/p.toml"'), environ={})
     assert cfg.plan_path == tmp_path / "plans" / "p.toml"
 
 
@@ -142,13 +177,19 @@ def test_plan_file_errors(tmp_path):
         load_plan(write(tmp_path, "= broken", "p.toml"), TODAY)
 
 
-def test_the_example_config_is_valid_and_documents_every_key():
+def test_the_example_config_is_valid_and_documents_every_key(tmp_path):
     from dataclasses import fields
 
     from config import _SECTIONS
 
     example = APP_ROOT / "config.example.toml"
-    load_config(example, environ={})
+    with pytest.raises(ConfigError, match=r"wechat.app_id: required"):
+        load_config(example, environ={})  # the account is the one thing to fill in
+    text = example.read_text(encoding="utf-8").replace('app_id = ""', 'app_id = "wx1234"')
+    filled = write(tmp_path, text.replace('plan = "plans/', f'plan = "{APP_ROOT}/plans/'))
+    cfg = load_config(filled, environ={"TUANJIE_WECHAT_APP_SECRET": "s3cret", "TUANJIE_WECHAT_TOKEN": "myToken42",
+                                       "TUANJIE_WECHAT_ENCODING_AES_KEY": "Z" * 43, "TUANJIE_API_TOKEN": "a" * 16})
+    assert cfg.wechat.api_base == "https://api.weixin.qq.com" and not cfg.demo
     text = example.read_text(encoding="utf-8")
     for section, cls in _SECTIONS.items():
         assert f"[{section}]" in text
