@@ -271,8 +271,12 @@ def _validate_push(p: PushConfig) -> None:
                 dt.date.fromisoformat(str(value))
             except ValueError:
                 raise ConfigError(f"push.{key}: {value!r} is not a date like \"2027-01-01\"") from None
-    if not p.template_id:
-        raise ConfigError("push.template_id: required (the reminder template's id)")
+    both = sorted(set(map(str, p.holidays)) & set(map(str, p.workdays)))
+    if both:
+        raise ConfigError(f"push.holidays: {both[0]} is also in push.workdays")
+    for key in ("template_id", "title_field", "text_field", "time_field"):
+        if not getattr(p, key):
+            raise ConfigError(f"push.{key}: required (the reminder template's id and keyword names)")
 
 
 def _check_aes_key(key: str) -> None:

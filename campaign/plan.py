@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import string
 import tomllib
 import unicodedata
 from dataclasses import dataclass
@@ -193,8 +194,10 @@ def parse_plan(raw: dict, path, today: dt.date) -> Plan:
             fail(f"{where}.{key}", f"no such date: {value}")
 
     def table(value, where):
+        """A [[phases]], [[checklists]], items or [[reminders]] entry: a table of known keys."""
         if not isinstance(value, dict):
             fail(where, f"must be a table (key = value lines), got {type(value).__name__}")
+        _known_keys(value, where, KNOWN[where.rsplit(".", 1)[-1].split("[")[0]], fail)
 
     def key_of(table, where):
         key = table.get("key")
@@ -202,6 +205,7 @@ def parse_plan(raw: dict, path, today: dt.date) -> Plan:
             fail(f"{where}.key", "must be lower-case letters, digits or _, starting with a letter")
         return key
 
+    _known_keys(raw, "", KNOWN["plan"], fail)
     name = text(raw, "name", "")
     target = raw.get("target", 1.0)
     if not isinstance(target, (int, float)) or isinstance(target, bool) or not 0 < target <= 1:
@@ -217,6 +221,8 @@ def parse_plan(raw: dict, path, today: dt.date) -> Plan:
         phase = Phase(key_of(p, where), text(p, "name", where), date(p, "start", where), date(p, "end", where))
         if phase.end < phase.start:
             fail(f"{where}.end", f"{phase.end} is before start {phase.start}")
+        if any(q.key == phase.key for q in phases):
+            fail(f"{where}.key", f"{phase.key!r} is used twice")
         if phases and phase.start <= phases[-1].end:
             fail(f"{where}.start", f"overlaps or precedes phase {phases[-1].key!r}; list phases in order")
         phases.append(phase)
@@ -254,6 +260,7 @@ def parse_plan(raw: dict, path, today: dt.date) -> Plan:
     mains = [c.key for c in checklists if c.main]
     if len(mains) != 1:
         fail("checklists", f"exactly one checklist must have main = true, found {len(mains)}")
+    _check_shadowing(checklists, fail)
     holidays, workdays = _calendar(raw.get("calendar", {}), fail)
     reminders = _reminders(raw.get("reminders", []), fail, key_of, text, table, {p.key for p in phases},
                            {c.key for c in checklists})
@@ -264,6 +271,7 @@ def parse_plan(raw: dict, path, today: dt.date) -> Plan:
 def _calendar(table, fail) -> tuple[frozenset, frozenset]:
     if not isinstance(table, dict):
         fail("calendar", "must be a table [calendar]")
+    _known_keys(table, "calendar", KNOWN["calendar"], fail)
     out = []
     for key in ("holidays", "workdays"):
         days = set()
@@ -282,6 +290,37 @@ def _calendar(table, fail) -> tuple[frozenset, frozenset]:
 
 
 PLACEHOLDERS = {"phase": "宣传动员", "end": "12月20日", "checklist": "五个一", "left": 2, "done": 3, "total": 5}
+
+# The keys each kind of table may hold: a misspelt key (evidence = true) is an error, not ignored.
+KNOWN = {
+    "plan": ("name", "year", "target", "phases", "checklists", "reminders", "calendar"),
+    "phases": ("key", "name", "start", "end"),
+    "checklists": ("key", "name", "short", "aliases", "items", "opens", "closes", "main"),
+    "items": ("key", "name", "aliases", "evidence_required"),
+    "reminders": ("key", "kind", "title", "text", "time", "channel", "audience", "checklist", "phases", "months",
+                  "weekday", "days_before", "escalate_after", "grace_hours"),
+    "calendar": ("holidays", "workdays"),
+}
+
+
+def _known_keys(table: dict, where: str, known, fail) -> None:
+    unknown = sorted(set(table) - set(known))
+    if unknown:
+        fail(f"{where}.{unknown[0]}" if where else unknown[0], f"unknown key (known here: {', '.join(known)})")
+
+
+def _check_placeholders(body: str, where: str, fail) -> None:
+    """Only plain {name} placeholders: "{phase.upper}" or "{done:>999999999}" would format
+    into nonsense or eat memory at send time."""
+    known = ", ".join("{" + k + "}" for k in PLACEHOLDERS)
+    try:
+        fields = [(name, spec, conv) for _, name, spec, conv in string.Formatter().parse(body) if name is not None]
+    except ValueError as exc:
+        fail(where, f"bad placeholder: {exc} (write {{{{ and }}}} for literal braces; known: {known})")
+    for name, spec, conv in fields:
+        if name not in PLACEHOLDERS or spec or conv:
+            shown = "{" + name + (f"!{conv}" if conv else "") + (f":{spec}" if spec else "") + "}"
+            fail(where, f"bad placeholder {shown} (known: {known}, with nothing after the name)")
 
 
 def _reminders(raw, fail, key_of, text, table, phase_keys, checklist_keys) -> tuple[Reminder, ...]:
@@ -315,18 +354,18 @@ def _reminders(raw, fail, key_of, text, table, phase_keys, checklist_keys) -> tu
         if audience not in AUDIENCES:
             fail(f"{where}.audience", f"must be one of {', '.join(AUDIENCES)}, got {audience!r}")
         checklist = r.get("checklist")
-        if checklist is not None and checklist not in checklist_keys:
+        if checklist is not None and (not isinstance(checklist, str) or checklist not in checklist_keys):
             fail(f"{where}.checklist", f"no checklist {checklist!r} in this plan")
         if (kind == "nudge" or audience == "pending") and checklist is None:
             fail(f"{where}.checklist", "a nudge or a pending-only reminder must name its checklist")
         phases = r.get("phases", [])
-        if not isinstance(phases, list) or any(p not in phase_keys for p in phases):
+        if not isinstance(phases, list) or any(not isinstance(p, str) or p not in phase_keys for p in phases):
             fail(f"{where}.phases", f"must list phase keys of this plan ({', '.join(sorted(phase_keys))})")
         if kind == "nudge" and not phases:
             fail(f"{where}.phases", "a nudge must name the phases it runs in")
         months = r.get("months", list(range(1, 13)))
-        if not isinstance(months, list) or not months or any(not isinstance(m, int) or not 1 <= m <= 12
-                                                              for m in months):
+        if not isinstance(months, list) or not months or any(
+                not isinstance(m, int) or isinstance(m, bool) or not 1 <= m <= 12 for m in months):
             fail(f"{where}.months", "must be a list of month numbers 1-12")
         ints = {}
         for name, default, low, high in (("weekday", 1, 1, 7), ("days_before", 0, 0, 60),
@@ -336,16 +375,27 @@ def _reminders(raw, fail, key_of, text, table, phase_keys, checklist_keys) -> tu
                 fail(f"{where}.{name}", f"must be a whole number from {low} to {high}, got {value!r}")
             ints[name] = value
         body = text(r, "text", where)
-        try:
-            body.format(**PLACEHOLDERS)
-        except (KeyError, IndexError, ValueError) as exc:
-            fail(f"{where}.text", f"bad placeholder {exc} (known: {', '.join('{' + k + '}' for k in PLACEHOLDERS)})")
+        _check_placeholders(body, f"{where}.text", fail)
         reminders.append(Reminder(
             key=key, kind=kind, title=title, text=body, at=at, channel=channel,
             audience=audience, checklist=checklist, phases=tuple(phases), months=tuple(sorted(set(months))),
             weekday=ints["weekday"], days_before=ints["days_before"], escalate_after=ints["escalate_after"],
             grace=dt.timedelta(hours=ints["grace_hours"])))
     return tuple(reminders)
+
+
+def _check_shadowing(checklists: list[Checklist], fail) -> None:
+    """A word naming a checklist must not begin a word of a main-list item: messages are split
+    on checklist words first (bot.handlers.resolve), so with 团结 naming a checklist, 团结故事
+    would be read as that checklist's item 故事, not the main list's 团结故事."""
+    main = next(c for c in checklists if c.main)
+    item_words = {word: item.key for item in main.items for word in {item.key, normalise(item.name), *item.aliases}}
+    for i, c in enumerate(checklists):
+        for word in sorted({c.key, normalise(c.short), normalise(c.name), *c.aliases}):
+            clash = next((w for w in sorted(item_words) if w.startswith(word)), None)
+            if clash is not None:
+                fail(f"checklists[{i}].aliases", f"{word!r} names checklist {c.key!r} and begins {clash!r}, a word of "
+                     f"main-list item {item_words[clash]!r}: a message {clash!r} would be read as checklist {c.key!r}")
 
 
 def _aliases(table, where, fail) -> tuple[str, ...]:

@@ -44,6 +44,8 @@ def write(tmp_path, text: str, name="config.toml"):
     ('[binding]\nmax_failures = 0', ["binding.max_failures", "from 1 to 100"]),
     ('[binding]\ncode_ttl_days = 100000000', ["binding.code_ttl_days", "from 1 to 365"]),
     ('[bogus]\nx = 1', ["[bogus]", "unknown section"]),
+    ('[push]\nholidays = ["2027-01-04"]\nworkdays = ["2027-01-04"]', ["push.holidays", "2027-01-04", "workdays"]),
+    ('[push]\ntitle_field = ""', ["push.title_field", "required"]),
     ("this is = = not toml", ["not valid TOML"]),
 ])
 def test_bad_config_names_key_and_problem(tmp_path, text, words):
@@ -163,6 +165,44 @@ def test_plan_errors_name_file_field_and_reason(change, field, reason):
     ({"reminders": ["r"]}, "reminders[0]", "table"),
     ({"reminders": [{"key": "r", "kind": "monthly", "title": "t", "text": "{月底}见"}]}, "reminders[0].text",
      "placeholder"),
+    # Only plain {name}: attribute access or a width would format into nonsense or eat memory.
+    ({"reminders": [{"key": "r", "kind": "monthly", "title": "t", "text": "{phase.upper}"}]}, "reminders[0].text",
+     "bad placeholder {phase.upper}"),
+    ({"reminders": [{"key": "r", "kind": "monthly", "title": "t", "text": "{done:>999999999}"}]},
+     "reminders[0].text", "bad placeholder {done:>999999999}"),
+    ({"reminders": [{"key": "r", "kind": "monthly", "title": "t", "text": "{done!r}"}]}, "reminders[0].text",
+     "bad placeholder {done!r}"),
+    ({"reminders": [{"key": "r", "kind": "monthly", "title": "t", "text": "还差{left"}]}, "reminders[0].text",
+     "bad placeholder"),
+    # Wrong types get the field's message, not a TypeError.
+    ({"reminders": [{"key": "r", "kind": "monthly", "title": "t", "text": "x", "phases": [[1]]}]},
+     "reminders[0].phases", "phase keys"),
+    ({"reminders": [{"key": "r", "kind": "monthly", "title": "t", "text": "x", "checklist": ["a"]}]},
+     "reminders[0].checklist", "no checklist"),
+    ({"reminders": [{"key": "r", "kind": "monthly", "title": "t", "text": "x", "months": [True]}]},
+     "reminders[0].months", "month numbers"),
+    # A misspelt key is an error, at every level.
+    ({"targte": 1.0}, "targte", "unknown key"),
+    ({"checklists": [{"key": "a", "name": "A", "main": True,
+                      "items": [{"key": "x", "name": "X", "evidence": True}]}]},
+     "checklists[0].items[0].evidence", "unknown key (known here: key, name, aliases, evidence_required)"),
+    ({"checklists": [{"key": "a", "name": "A", "main": True, "item": [], "items": [{"key": "x", "name": "X"}]}]},
+     "checklists[0].item", "unknown key"),
+    ({"phases": [{"key": "p", "name": "P", "start": "03-01", "end": "03-02", "ends": "03-03"}]}, "phases[0].ends",
+     "unknown key"),
+    ({"reminders": [{"key": "r", "kind": "monthly", "title": "t", "text": "x", "month": [5]}]}, "reminders[0].month",
+     "unknown key"),
+    ({"calendar": {"holiday": ["2026-10-01"]}}, "calendar.holiday", "unknown key"),
+    ({"phases": [{"key": "p", "name": "P", "start": "03-01", "end": "03-02"},
+                 {"key": "p", "name": "Q", "start": "04-01", "end": "04-02"}]}, "phases[1].key", "used twice"),
+    # A checklist word that begins a main-list item's word would take its messages.
+    ({"checklists": [{"key": "a", "name": "A", "main": True,
+                      "items": [{"key": "story", "name": "讲故事", "aliases": ["团结故事"]}]},
+                     {"key": "b", "name": "B", "aliases": ["团结"], "items": [{"key": "y", "name": "Y"}]}]},
+     "checklists[1].aliases", "'团结' names checklist 'b' and begins '团结故事'"),
+    ({"checklists": [{"key": "a", "name": "A", "main": True, "items": [{"key": "x", "name": "一"}]},
+                     {"key": "b", "name": "B", "short": "一", "items": [{"key": "y", "name": "Y"}]}]},
+     "checklists[1].aliases", "'一' names checklist 'b'"),
 ])
 def test_plan_shape_errors_name_the_field(change, field, reason):
     with pytest.raises(PlanError) as err:
