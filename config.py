@@ -144,6 +144,11 @@ class Config:
         return p if p.is_absolute() else Path(self.base_dir) / p
 
     @property
+    def local_api(self) -> bool:
+        """The WeChat API is a local emulator (a loopback URL), not the real platform."""
+        return bool(_LOOPBACK.match(self.wechat.api_base))
+
+    @property
     def plan_path(self) -> Path:
         return self.path(self.campaign.plan)
 
@@ -239,7 +244,7 @@ def validate(cfg: Config) -> Config:
 def _check_account(cfg: Config) -> None:
     """The account and its secrets are set, and are not the published demo values on a server
     that talks to the real platform."""
-    real = not _LOOPBACK.match(cfg.wechat.api_base)
+    real = not cfg.local_api
     for section, key in REQUIRED:
         if (section, key) == ("wechat", "encoding_aes_key") and cfg.wechat.encrypt_mode == "plain":
             continue

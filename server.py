@@ -102,9 +102,19 @@ def register_cli(app: Flask) -> None:
     @click.option("--department", default=None, help="only this department")
     @click.option("--rebind", is_flag=True, help="also people already bound (their next code rebinds them)")
     @click.option("--out", required=True, type=click.Path(dir_okay=False), help="CSV file to write")
-    def bind_codes(department, rebind, out):
+    @click.option("--force", is_flag=True, help="overwrite --out if it exists")
+    def bind_codes(department, rebind, out, force):
         """Issue one-time binding codes and write name,department,phone,code to a CSV."""
+        if not out.strip():
+            raise click.ClickException("--out: give the name of the CSV file to write")
+        if Path(out).exists() and not force:
+            # Codes are stored hashed: the sheet is the only copy a person can be given.
+            raise click.ClickException(f"--out {out} already exists (it may hold codes still to hand out); "
+                                       "choose another name, or add --force to overwrite it")
         with db.connection_context():
+            if department is not None and not Department.select().where(Department.name == department).exists():
+                raise click.ClickException(f"--department: no department {department!r} on the roster "
+                                           f"(departments: {department_names()})")
             try:
                 issued = binding.issue_codes(rt.clock(), rt.bind_policy, department, rebind,
                                              deliver=lambda codes: write_codes(out, codes))
@@ -115,12 +125,17 @@ def register_cli(app: Flask) -> None:
 
     @app.cli.command("demo")
     def demo():
-        """Load the demo roster and pre-bind its people as openid demo-<phone>."""
+        """Load the demo roster and pre-bind its people as openid demo-<phone> (local emulator only)."""
+        if not rt.config.local_api:
+            raise click.ClickException(
+                f"demo adds made-up people to the roster; refused while wechat.api_base is "
+                f"{rt.config.wechat.api_base} (the real platform). It is for a local emulator, as `make run` uses.")
+        phones = [row["phone"] for _, row in roster.read_rows(DEMO_ROSTER)]
         with db.connection_context():
             create_schema()
             report = roster.import_roster(DEMO_ROSTER)
-            with db.atomic():
-                for person in Staff.select().where(Staff.openid.is_null()):
+            with db.atomic():  # the demo's own people only: anyone else binds with a code
+                for person in Staff.select().where(Staff.openid.is_null() & Staff.phone.in_(phones)):
                     person.openid = f"demo-{person.phone}"
                     person.save()
         click.echo(f"demo roster: {report.summary()}; demo users bound as demo-<phone>")
@@ -214,7 +229,8 @@ def register_cli(app: Flask) -> None:
             known = ", ".join(r.key for r in plan.reminders) or "none"
             raise click.ClickException(f"no reminder {name!r} in the plan (known: {known})")
         if department is not None and not Department.select().where(Department.name == department).exists():
-            raise click.ClickException(f"no department {department!r} on the roster")
+            raise click.ClickException(f"--department: no department {department!r} on the roster "
+                                       f"(departments: {department_names()})")
         # One manual push per reminder, day and audience: a rerun resumes it. Long department
         # names are hashed to keep the key within its column.
         dept = department if department is None or len(department) <= 40 else \
@@ -238,6 +254,11 @@ def register_cli(app: Flask) -> None:
                     bar.update(1)
             summary = sender.run(max_seconds=6 * 3600, on_done=tick)
         click.echo(summary.describe())
+
+
+def department_names(limit: int = 20) -> str:
+    names = [d.name for d in Department.select(Department.name).order_by(Department.name).limit(limit + 1)]
+    return ", ".join(names[:limit]) + (", ..." if len(names) > limit else "") if names else "none yet"
 
 
 def parse_now(text: str | None, rt: Runtime) -> dt.datetime:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,7 +32,7 @@ STATUS_WORDS = {
     "active": "active", "在岗": "active", "正常": "active", "": "active",
     "exempt": "exempt", "免除": "exempt", "请假": "exempt", "借调": "exempt", "休假": "exempt",
 }
-PHONE = re.compile(r"^1\d{10}$")
+PHONE = re.compile(r"^1[0-9]{10}$")
 
 
 class RosterError(Exception):
@@ -145,7 +146,9 @@ def _read_xlsx(path: Path) -> list[tuple[int, list]]:
 
 def validate_row(row: dict) -> tuple[dict | None, str | None]:
     name, dept, phone = row.get("name", ""), row.get("department", ""), row.get("phone", "")
-    phone = re.sub(r"[\s-]", "", phone)
+    # Full-width digits (１３９…) typed in a Chinese input method are the same number; other
+    # scripts' digits (which \d would admit) are not a phone number at all.
+    phone = re.sub(r"[\s-]", "", unicodedata.normalize("NFKC", phone))
     if phone.startswith("+86"):
         phone = phone[3:]
     if not name:
@@ -158,12 +161,17 @@ def validate_row(row: dict) -> tuple[dict | None, str | None]:
         return None, "部门/department is longer than 100 characters"
     if not PHONE.match(phone):
         return None, f"手机号/phone {row.get('phone', '')!r} is not an 11-digit mainland mobile number"
-    role = ROLE_WORDS.get(row.get("role", "").lower())
-    if role is None:
-        return None, f"角色/role {row['role']!r} is not one of {', '.join(ROLES)}"
-    status = STATUS_WORDS.get(row.get("status", "").lower())
-    if status is None:
-        return None, f"状态/status {row['status']!r} is not one of {', '.join(STATUSES)}"
+    # A file without the role or status column leaves those of people already on the roster
+    # as they are (None here); an empty cell means staff / active.
+    role = status = None
+    if "role" in row:
+        role = ROLE_WORDS.get(row["role"].lower())
+        if role is None:
+            return None, f"角色/role {row['role']!r} is not one of {', '.join(ROLES)}"
+    if "status" in row:
+        status = STATUS_WORDS.get(row["status"].lower())
+        if status is None:
+            return None, f"状态/status {row['status']!r} is not one of {', '.join(STATUSES)}"
     return {"name": name, "department": dept, "phone": phone, "role": role, "status": status}, None
 
 
@@ -190,8 +198,9 @@ def upsert_person(row: dict) -> str:
     person = Staff.get_or_none(Staff.phone == row["phone"])
     if person is None:
         Staff.create(name=row["name"], phone=row["phone"], department=dept,
-                     role=row["role"], status=row["status"])
+                     role=row["role"] or "staff", status=row["status"] or "active")
         return "created"
+    row = {**row, "role": row["role"] or person.role, "status": row["status"] or person.status}
     changed = (person.name, person.department_id, person.role, person.status) != (
         row["name"], dept.id, row["role"], row["status"])
     if not changed:

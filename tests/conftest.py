@@ -69,7 +69,8 @@ def db_url(request, tmp_path):
 
 
 def write_config(tmp_path: Path, db_url: str, mode: str = "safe", name: str = "config.toml",
-                 api_base: str = "http://127.0.0.1:9", push: str = "", **extra) -> Path:
+                 api_base: str = "http://127.0.0.1:9", push: str = "", aes_key: str = DEMO_AES_KEY,
+                 **extra) -> Path:
     path = tmp_path / name
     plan = extra.pop("plan", str(APP_ROOT / "plans" / "minzu_tuanjie.toml"))
     path.write_text(f"""
@@ -77,7 +78,7 @@ def write_config(tmp_path: Path, db_url: str, mode: str = "safe", name: str = "c
 app_id = "{APP_ID}"
 app_secret = "test-secret"
 token = "{TOKEN}"
-encoding_aes_key = "{DEMO_AES_KEY}"
+encoding_aes_key = "{aes_key}"
 encrypt_mode = "{mode}"
 api_base = "{api_base}"
 
@@ -164,7 +165,8 @@ def start(tmp_path: Path, db_url: str, mode: str = "safe", roster: str | None = 
         result = world_cli.invoke(args=["import-staff", str(tmp_path / "roster.csv")])
         assert result.exit_code == 0, result.output
     server = Server(app)
-    platform = inbound.Platform(TOKEN, DEMO_AES_KEY, APP_ID, "compat" if mode == "compat" else mode)
+    platform = inbound.Platform(TOKEN, extra.get("aes_key", DEMO_AES_KEY), APP_ID,
+                                "compat" if mode == "compat" else mode)
     world = World(f"http://127.0.0.1:{server.server_port}", platform, tmp_path, app)
     return world, server
 
@@ -181,7 +183,7 @@ def world(tmp_path, db_url):
 def bind(world: World, phone: str, openid: str) -> None:
     """Bind through the real path: issue a code with the CLI, redeem it over the webhook."""
     out = world.tmp / f"codes-{phone}.csv"
-    result = world.cli("bind-codes", "--out", str(out), "--rebind")
+    result = world.cli("bind-codes", "--out", str(out), "--rebind", "--force")
     assert result.exit_code == 0, result.output
     import csv
 

@@ -56,6 +56,15 @@ def test_demo_loads_the_roster_with_bound_users_and_exempt_people(world):
     demo = Staff.get(Staff.phone == "13800000002")
     assert demo.openid == "demo-13800000002"
     assert "已完成 1/5" in world.say("demo-13800000002", "打卡 1")
+    # The unit's own people are not the demo's: they still bind with a code.
+    assert Staff.get(Staff.phone == "13900000001").openid is None
+
+
+def test_demo_is_refused_towards_the_real_platform(make_world):
+    world = make_world(api_base="https://api.weixin.qq.com", aes_key="0123456789abcdefghijklmnopqrstuvwxyzABCDEFG")
+    result = world.cli("demo")
+    assert result.exit_code != 0 and "refused" in result.output and "wechat.api_base" in result.output
+    assert not Staff.select().where(Staff.phone == "13800000002").exists()
 
 
 def test_init_db_upgrades_check_ins_from_before_campaign_years(world):

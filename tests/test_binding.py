@@ -20,7 +20,7 @@ class Clock:
 
 def codes(world, *args) -> dict[str, str]:
     out = world.tmp / "codes.csv"
-    result = world.cli("bind-codes", "--out", str(out), *args)
+    result = world.cli("bind-codes", "--out", str(out), "--force", *args)
     assert result.exit_code == 0, result.output
     rows = list(csv.DictReader(out.open(encoding="utf-8-sig")))
     assert all(set(r) == {"name", "department", "phone", "code"} for r in rows)
@@ -116,3 +116,18 @@ def test_a_sheet_that_cannot_be_written_changes_no_code(world):
     result = world.cli("bind-codes", "--out", "/proc/codes.csv", "--rebind")
     assert result.exit_code != 0 and "cannot write" in result.output and "no code was changed" in result.output
     assert world.say("o-bob", f"绑定 {first}").startswith("绑定成功")  # the previous sheet still works
+
+
+def test_bind_codes_refuses_an_unknown_department_an_existing_sheet_and_no_name(world):
+    first = codes(world)["Bob"]
+    sheet = world.tmp / "codes.csv"
+    before = sheet.read_bytes()
+    result = world.cli("bind-codes", "--out", str(sheet))
+    assert result.exit_code != 0 and "already exists" in result.output and "--force" in result.output
+    assert sheet.read_bytes() == before
+    result = world.cli("bind-codes", "--department", "不存在", "--out", str(world.tmp / "new.csv"))
+    assert result.exit_code != 0 and "no department '不存在'" in result.output and "办公室" in result.output
+    assert not (world.tmp / "new.csv").exists()
+    result = world.cli("bind-codes", "--out", "")
+    assert result.exit_code != 0 and "--out" in result.output and "Traceback" not in result.output
+    assert world.say("o-bob", f"绑定 {first}").startswith("绑定成功")  # no refusal changed a code

@@ -118,3 +118,25 @@ def test_title_rows_above_the_header_are_skipped_and_rows_keep_their_numbers(mak
     # Without a header in the first rows the file is refused, naming the first non-blank line.
     out = import_file(world, "r.csv", "\n\n花名册\n甲,办公室,13700000001\n").output
     assert "line 3: missing column(s) name, department, phone" in out, out
+
+
+def test_full_width_digits_are_the_same_phone_and_other_digits_are_refused(world):
+    result = import_file(world, "r.csv", "name,department,phone\nAlice,办公室,１３９００００００01\n"
+                                         "Eve,办公室,1٣900000099\n")
+    assert "updated 0, unchanged 1" in result.output and "line 3:" in result.output, result.output
+    assert Staff.select().where(Staff.name == "Alice").count() == 1
+    assert not Staff.select().where(Staff.name == "Eve").exists()
+
+
+def test_a_file_without_role_or_status_columns_keeps_them(world):
+    # Alice is an organiser and Carol exempt; a plain name/department/phone sheet moves Alice.
+    result = import_file(world, "r.csv", "姓名,部门,手机号\nAlice,组织科,13900000001\nCarol,办公室,13900000003\n"
+                                         "New,办公室,13900000099\n")
+    assert "created 1, updated 1, unchanged 1" in result.output, result.output
+    alice, carol = Staff.get(Staff.phone == "13900000001"), Staff.get(Staff.phone == "13900000003")
+    assert (alice.role, alice.department.name, carol.status) == ("organiser", "组织科", "exempt")
+    assert (Staff.get(Staff.phone == "13900000099").role, Staff.get(Staff.phone == "13900000099").status) == (
+        "staff", "active")
+    # With the column there, an empty cell means staff / active, as documented.
+    result = import_file(world, "r2.csv", "姓名,部门,手机号,角色,状态\nCarol,办公室,13900000003,,\n")
+    assert "updated 1" in result.output and Staff.get(Staff.phone == "13900000003").status == "active"
