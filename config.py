@@ -16,6 +16,7 @@ import tomllib
 import zoneinfo
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 APP_ROOT = Path(__file__).resolve().parent
 
@@ -167,15 +168,17 @@ def load_config(path: str | os.PathLike | None = None, environ=None) -> Config:
     """Read, merge environment overrides, validate. Raises ConfigError."""
     environ = os.environ if environ is None else environ
     if path is None:
-        path = environ.get("TUANJIE_CONFIG", "config.toml")
+        path = environ.get("TUANJIE_CONFIG") or "config.toml"  # set but empty counts as unset
     path = Path(path)
+    if path.is_dir():
+        raise ConfigError(f"TUANJIE_CONFIG: {path} is a directory, not a TOML file")
     if path.exists():
         try:
             raw = tomllib.loads(path.read_text(encoding="utf-8"))
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
             raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
         base_dir, demo = str(path.resolve().parent), False
-    elif "TUANJIE_CONFIG" in environ and path == Path(environ["TUANJIE_CONFIG"]):
+    elif environ.get("TUANJIE_CONFIG") and path == Path(environ["TUANJIE_CONFIG"]):
         raise ConfigError(f"TUANJIE_CONFIG: file {path} does not exist")
     else:
         # Demo: public secrets are useless against the real platform, so talk to the local emulator.
@@ -224,6 +227,10 @@ def validate(cfg: Config) -> Config:
     if not url.startswith(("sqlite:///", "postgres://", "postgresql://", "mysql://", "postgres+pool://",
                            "postgresql+pool://", "mysql+pool://")):
         raise ConfigError(f"database.url: unsupported scheme in {url!r} (sqlite:///, postgresql://, mysql://)")
+    if url.startswith("sqlite:///") and not url[len("sqlite:///"):].strip():
+        raise ConfigError("database.url: no file after sqlite:/// (e.g. sqlite:///data/tuanjie.db)")
+    if not url.startswith("sqlite:///") and not urlsplit(url).path.strip("/"):
+        raise ConfigError(f"database.url: no database name in {redact(url)} (e.g. postgresql://user@host:5432/tuanjie)")
     try:
         cfg.tz
     except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
@@ -239,6 +246,14 @@ def validate(cfg: Config) -> Config:
     _validate_push(cfg.push)
     _check_account(cfg)
     return cfg
+
+
+def redact(url: str) -> str:
+    """A database URL fit for a message: the password replaced by ***."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    return urlunsplit(parts._replace(netloc=parts.netloc.replace(f":{parts.password}@", ":***@", 1)))
 
 
 def _check_account(cfg: Config) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import functools
 import hashlib
 import logging
 import sys
@@ -18,11 +19,11 @@ from pathlib import Path
 import click
 import requests
 from flask import Flask
-from peewee import SqliteDatabase
+from peewee import InterfaceError, OperationalError, SqliteDatabase
 
 from campaign import binding, roster
 from campaign.plan import PlanError, load_plan
-from config import APP_ROOT, Config, ConfigError, load_config
+from config import APP_ROOT, Config, ConfigError, load_config, redact
 from models import Department, Outbox, Staff, create_schema, db, init_database
 from schedules.jobs import Jobs
 from runtime import Runtime
@@ -70,7 +71,21 @@ def create_app(config: Config | None = None, clock=None) -> Flask:
     app.register_blueprint(wechat_bp)
     app.register_blueprint(api_bp)
     register_cli(app)
+    for command in app.cli.commands.values():
+        command.callback = _database_errors_named(command.callback, config.database.url)
     return app
+
+
+def _database_errors_named(callback, url: str):
+    """A CLI command whose database cannot be reached or opened stops with one line naming it."""
+    @functools.wraps(callback)
+    def run(*args, **kwargs):
+        try:
+            return callback(*args, **kwargs)
+        except (OperationalError, InterfaceError) as exc:
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise click.ClickException(f"database {redact(url)}: {reason}") from None
+    return run
 
 
 def register_cli(app: Flask) -> None:
@@ -191,7 +206,8 @@ def register_cli(app: Flask) -> None:
         click.echo(f"{name}: {count}")
 
     @app.cli.command("jobs")
-    @click.option("--days", default=60, show_default=True, help="how far ahead to list")
+    @click.option("--days", default=60, show_default=True, type=click.IntRange(1, 366),
+                  help="how far ahead to list (1-366)")
     @click.option("--now", "now_text", default=None, help="ISO time to list from (default: now)")
     def list_jobs(days, now_text):
         """List the upcoming reminder occurrences and the calendar they follow."""
@@ -268,6 +284,8 @@ def parse_now(text: str | None, rt: Runtime) -> dt.datetime:
         value = dt.datetime.fromisoformat(text)
     except ValueError:
         raise click.ClickException(f"--now: {text!r} is not an ISO time like 2026-05-06T09:30") from None
+    if not 2000 <= value.year <= 2100:  # the years a plan can have (campaign/plan.py)
+        raise click.ClickException(f"--now: {text!r} is outside the years 2000-2100 a plan can cover")
     return value if value.tzinfo else value.replace(tzinfo=rt.config.tz)
 
 

@@ -68,22 +68,31 @@ def read_rows(path: str | Path) -> list[tuple[int, dict]]:
         table = _read_xlsx(path)
     else:
         raise RosterError(f"{path}: unsupported file type {suffix or '(none)'}; use .csv or .xlsx")
-    table = [(line, cells) for line, cells in table if any(str(c or "").strip() for c in cells)]
+    table = _non_blank(table)
     if not table:
         raise RosterError(f"{path}: the file is empty")
-    for start, (header_line, header) in enumerate(table[:HEADER_SEARCH]):
-        columns = _columns(header)
-        if all(f in columns for f in REQUIRED):
-            break
-    else:
+    start = _header_at(table)
+    if start is None:
         header_line, header = table[0]
         missing = [f for f in REQUIRED if f not in _columns(header)]
         raise RosterError(f"{path}: line {header_line}: missing column(s) {', '.join(missing)} "
-                          f"(expected 姓名, 部门, 手机号, 角色, 状态 or name, department, phone, role, status)")
+                          f"(expected 姓名, 部门, 手机号, 角色, 状态 or name, department, phone, role, status, "
+                          f"in a header row among the first {HEADER_SEARCH} non-blank lines)")
+    columns = _columns(table[start][1])
     return [(line, {f: _cell(cells, i) for f, i in columns.items()}) for line, cells in table[start + 1:]]
 
 
 HEADER_SEARCH = 5
+
+
+def _non_blank(table: list[tuple[int, list]]) -> list[tuple[int, list]]:
+    return [(line, cells) for line, cells in table if any(str(c or "").strip() for c in cells)]
+
+
+def _header_at(table: list[tuple[int, list]]) -> int | None:
+    """Index of the header row among the first HEADER_SEARCH rows of a table without blanks."""
+    return next((i for i, (_, cells) in enumerate(table[:HEADER_SEARCH])
+                 if all(f in _columns(cells) for f in REQUIRED)), None)
 
 
 def _columns(header) -> dict[str, int]:
@@ -128,20 +137,45 @@ def _read_csv(path: Path) -> list[tuple[int, list]]:
 
 
 def _read_xlsx(path: Path) -> list[tuple[int, list]]:
+    """The rows of the first visible worksheet with a header row: a hidden sheet or a sheet of
+    instructions (填表说明) before the roster is passed over."""
     import zipfile
+    from xml.etree.ElementTree import ParseError
 
     from openpyxl import load_workbook
 
+    broken = (zipfile.BadZipFile, KeyError, OSError, ValueError, ParseError, AttributeError, TypeError, IndexError)
     try:
         book = load_workbook(path, read_only=True, data_only=True)
-    except (zipfile.BadZipFile, KeyError, OSError, ValueError) as exc:
-        raise RosterError(f"{path}: not a readable .xlsx workbook ({exc})") from exc
+    except broken as exc:
+        raise _unreadable(path, exc) from None
     try:
-        # min_row=1: rows are numbered as Excel numbers them, even above the sheet's first cell.
-        rows = book.worksheets[0].iter_rows(min_row=1, values_only=True)
-        return [(number, list(cells)) for number, cells in enumerate(rows, start=1)]
+        sheets = [ws for ws in book.worksheets if ws.sheet_state == "visible"]
+        tables = []
+        for ws in sheets:
+            # min_row=1: rows are numbered as Excel numbers them, even above the sheet's first cell.
+            table = [(n, list(cells)) for n, cells in enumerate(ws.iter_rows(min_row=1, values_only=True), start=1)]
+            if _header_at(_non_blank(table)) is not None:
+                return table
+            tables.append(table)
+    except broken as exc:
+        raise _unreadable(path, exc) from None
     finally:
         book.close()
+    if not sheets:
+        raise RosterError(f"{path}: the workbook has no visible worksheet")
+    if len(sheets) > 1:
+        raise RosterError(f"{path}: no worksheet has a header row 姓名, 部门, 手机号 (or name, department, phone) "
+                          f"in its first {HEADER_SEARCH} rows (sheets: {', '.join(ws.title for ws in sheets)})")
+    return tables[0]
+
+
+def _unreadable(path: Path, exc: Exception) -> RosterError:
+    import zipfile
+
+    hint = " (an old .xls renamed, or a password-protected workbook?)" if isinstance(exc, zipfile.BadZipFile) else ""
+    return RosterError(f"{path}: not a readable .xlsx workbook{hint}: {type(exc).__name__}: {exc}. "
+                       "Save it again from Excel or WPS as .xlsx without a password, or as CSV")
 
 
 def validate_row(row: dict) -> tuple[dict | None, str | None]:

@@ -235,3 +235,23 @@ def test_the_example_config_is_valid_and_documents_every_key(tmp_path):
         assert f"[{section}]" in text
         for f in fields(cls):
             assert f"\n{f.name} = " in text, f"{section}.{f.name} is not in config.example.toml"
+
+
+def test_config_path_and_database_url_mistakes_are_named(tmp_path):
+    with pytest.raises(ConfigError, match="is a directory"):
+        load_config(environ={"TUANJIE_CONFIG": str(tmp_path)})
+    assert load_config(tmp_path / "absent.toml", environ={"TUANJIE_CONFIG": ""}).demo  # empty counts as unset
+    for url, words in (("sqlite:///", "no file after sqlite:///"), ("mysql://", "no database name"),
+                       ("postgresql://u:hunter2@db:5432", "no database name in postgresql://u:***@db:5432")):
+        with pytest.raises(ConfigError, match=re.escape(words)):
+            load_config(write(tmp_path, ACCOUNT + f'[database]\nurl = "{url}"'), environ={})
+
+
+def test_a_database_that_cannot_be_reached_is_named_without_a_traceback(tmp_path):
+    path = write(tmp_path, ACCOUNT.replace("[wechat]", '[wechat]\napi_base = "http://127.0.0.1:9"')
+                 + '[database]\nurl = "postgresql://u:hunter2@127.0.0.1:1/x"')
+    proc = subprocess.run([sys.executable, "-m", "flask", "--app", "server", "init-db"], cwd=APP_ROOT,
+                          env={"TUANJIE_CONFIG": str(path), "PATH": "/usr/bin:/bin"},
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode != 0 and "Traceback" not in proc.stderr, proc.stderr
+    assert "database postgresql://u:***@127.0.0.1:1/x: " in proc.stderr and "hunter2" not in proc.stderr

@@ -140,3 +140,46 @@ def test_a_file_without_role_or_status_columns_keeps_them(world):
     # With the column there, an empty cell means staff / active, as documented.
     result = import_file(world, "r2.csv", "姓名,部门,手机号,角色,状态\nCarol,办公室,13900000003,,\n")
     assert "updated 1" in result.output and Staff.get(Staff.phone == "13900000003").status == "active"
+
+
+def test_the_roster_sheet_is_found_past_hidden_and_instruction_sheets(make_world):
+    world = make_world(roster=None)
+    book = Workbook()
+    book.active.title = "填表说明"
+    book.active.append(["请按模板填写，手机号为11位"])
+    old = book.create_sheet("旧名单")
+    old.append(["姓名", "部门", "手机号"])
+    old.append(["旧人", "办公室", 13600000009])
+    old.sheet_state = "hidden"
+    new = book.create_sheet("名单")
+    new.append(["姓名", "部门", "手机号"])
+    new.append(["古丽", "办公室", 13600000001])
+    path = world.tmp / "sheets.xlsx"
+    book.save(path)
+    result = world.cli("import-staff", str(path))
+    assert result.exit_code == 0 and "created 1" in result.output, result.output
+    assert [p.name for p in Staff.select()] == ["古丽"]
+    # No sheet with a header: the message lists the sheets it looked at.
+    book.remove(new)
+    book.create_sheet("统计").append(["部门", "人数"])
+    book.save(path)
+    result = world.cli("import-staff", str(path))
+    assert result.exit_code != 0 and "no worksheet has a header row" in result.output and "填表说明" in result.output
+
+
+def test_a_damaged_workbook_is_named_not_a_traceback(make_world):
+    import zipfile
+
+    world = make_world(roster=None)
+    book = Workbook()
+    book.active.append(["姓名", "部门", "手机号"])
+    good = world.tmp / "good.xlsx"
+    book.save(good)
+    bad = world.tmp / "bad.xlsx"
+    with zipfile.ZipFile(good) as src, zipfile.ZipFile(bad, "w") as dst:
+        for item in src.infolist():
+            data = src.read(item)
+            dst.writestr(item, data[: len(data) // 2] if item.filename.endswith("sheet1.xml") else data)
+    result = world.cli("import-staff", str(bad))
+    assert result.exit_code != 0 and "not a readable .xlsx workbook" in result.output, result.output
+    assert "Traceback" not in result.output and Staff.select().count() == 0

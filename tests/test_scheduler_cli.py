@@ -100,3 +100,12 @@ def test_push_sends_through_the_api_and_a_rerun_sends_nothing_more(world, emu, t
     again = flask(config, "push", "--reminder", "monthly_talk", "--department", "办公室", "--now", "2026-12-02T10:05")
     assert "resuming" in again.stdout and "sent 0" in again.stdout
     assert sorted(sent_to(emu)) == ["o-alice", "o-bob"]
+
+
+def test_out_of_range_options_are_named(world):
+    for args, words in ((["jobs", "--days", "100000000"], "--days"), (["jobs", "--days", "-5"], "--days"),
+                        (["jobs", "--now", "1999-01-01"], "--now"), (["push", "--reminder", "x", "--now",
+                                                                       "9999-01-01T09:00"], "--now")):
+        result = world.cli(*args)
+        assert result.exit_code != 0 and words in result.output, (args, result.output)
+        assert result.exception is None or isinstance(result.exception, SystemExit), (args, result.exception)
