@@ -221,8 +221,8 @@ def validate(cfg: Config) -> Config:
         raise ConfigError("wechat.token: must be 3-32 letters or digits, as the WeChat console requires")
     if w.encoding_aes_key:
         _check_aes_key(w.encoding_aes_key)
-    if not w.api_base.startswith(("http://", "https://")):
-        raise ConfigError(f"wechat.api_base: must be an http(s) URL, got {w.api_base!r}")
+    if not _url(w.api_base, ("http", "https")):
+        raise ConfigError(f"wechat.api_base: must be an http(s) URL with a host, got {w.api_base!r}")
     url = cfg.database.url
     if not url.startswith(("sqlite:///", "postgres://", "postgresql://", "mysql://", "postgres+pool://",
                            "postgresql+pool://", "mysql+pool://")):
@@ -235,6 +235,8 @@ def validate(cfg: Config) -> Config:
         cfg.tz
     except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
         raise ConfigError(f"campaign.timezone: unknown time zone {cfg.campaign.timezone!r}") from exc
+    if cfg.plan_path.is_dir():
+        raise ConfigError(f"campaign.plan: {cfg.plan_path} is a directory; name the plan's .toml file")
     if not cfg.plan_path.is_file():
         raise ConfigError(f"campaign.plan: file {cfg.plan_path} does not exist")
     if cfg.api.token and len(cfg.api.token) < 12:
@@ -246,6 +248,13 @@ def validate(cfg: Config) -> Config:
     _validate_push(cfg.push)
     _check_account(cfg)
     return cfg
+
+
+def _url(value: str, schemes: tuple[str, ...]) -> bool:
+    """A URL of one of these schemes (any case) with a host (or a socket path), and no spaces."""
+    parts = urlsplit(value)
+    return (parts.scheme.lower() in schemes and not re.search(r"\s", value)
+            and bool(parts.netloc or (parts.scheme == "unix" and parts.path)))
 
 
 def redact(url: str) -> str:
@@ -285,6 +294,8 @@ def _validate_push(p: PushConfig) -> None:
         raise ConfigError("push.concurrency: at most 256")
     if p.token_store not in ("database", "redis"):
         raise ConfigError(f"push.token_store: must be database or redis, got {p.token_store!r}")
+    if not _url(p.redis_url, ("redis", "rediss", "unix")):
+        raise ConfigError(f"push.redis_url: must be a redis://host:port/db URL, got {p.redis_url!r}")
     for key in ("holidays", "workdays"):
         for value in getattr(p, key):
             try:

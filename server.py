@@ -289,6 +289,12 @@ def parse_now(text: str | None, rt: Runtime) -> dt.datetime:
     return value if value.tzinfo else value.replace(tzinfo=rt.config.tz)
 
 
+def _cell(text: str) -> str:
+    """A roster text for a sheet organisers open in Excel or WPS: one starting like a formula
+    (=HYPERLINK(...), +, -, @) is kept as text, with the apostrophe spreadsheets use."""
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
 def write_codes(out: str, issued) -> None:
     """Write the sheet to a temporary file first, then rename: never half a sheet."""
     path = Path(out)
@@ -298,5 +304,5 @@ def write_codes(out: str, issued) -> None:
         writer = csv.writer(fh)
         writer.writerow(["name", "department", "phone", "code"])
         for person, code in issued:
-            writer.writerow([person.name, person.department.name, person.phone, code])
+            writer.writerow([_cell(person.name), _cell(person.department.name), person.phone, code])
     partial.replace(path)

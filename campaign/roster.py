@@ -78,11 +78,27 @@ def read_rows(path: str | Path) -> list[tuple[int, dict]]:
         raise RosterError(f"{path}: line {header_line}: missing column(s) {', '.join(missing)} "
                           f"(expected 姓名, 部门, 手机号, 角色, 状态 or name, department, phone, role, status, "
                           f"in a header row among the first {HEADER_SEARCH} non-blank lines)")
-    columns = _columns(table[start][1])
+    header_line, header = table[start]
+    titles = [HEADERS.get(str(h or "").strip().lower()) for h in header]
+    twice = next((f for f in REQUIRED + ("role", "status") if titles.count(f) > 1), None)
+    if twice:
+        where = ", ".join(_column_letter(i) for i, t in enumerate(titles) if t == twice)
+        raise RosterError(f"{path}: line {header_line}: two columns are {twice} (columns {where}); keep one")
+    columns = _columns(header)
     return [(line, {f: _cell(cells, i) for f, i in columns.items()}) for line, cells in table[start + 1:]]
 
 
 HEADER_SEARCH = 5
+
+
+def _column_letter(index: int) -> str:
+    """0 -> A, 25 -> Z, 26 -> AA: columns as a spreadsheet names them."""
+    letters = ""
+    index += 1
+    while index:
+        index, rest = divmod(index - 1, 26)
+        letters = chr(65 + rest) + letters
+    return letters
 
 
 def _non_blank(table: list[tuple[int, list]]) -> list[tuple[int, list]]:

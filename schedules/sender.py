@@ -43,13 +43,14 @@ class SendSummary:
     unknown: int = 0
     paused: str | None = None
     quiet: bool = False
+    reasons: dict = field(default_factory=dict)  # errcode -> the first error message seen with it
 
     def describe(self) -> str:
         parts = [f"sent {self.sent}"]
         if self.failed:
-            parts.append("failed " + ", ".join(f"{k}×{v}" for k, v in sorted(self.failed.items())))
+            parts.append("failed " + self._counts(self.failed))
         if self.retry:
-            parts.append("to retry " + ", ".join(f"{k}×{v}" for k, v in sorted(self.retry.items())))
+            parts.append("to retry " + self._counts(self.retry))
         if self.unknown:
             parts.append(f"unknown {self.unknown} (sender died mid-request)")
         if self.paused:
@@ -57,6 +58,11 @@ class SendSummary:
         if self.quiet:
             parts.append("not sending now: quiet hours or not a workday")
         return "; ".join(parts)
+
+    def _counts(self, counts: Counter) -> str:
+        """"-4×10 (ConnectionError: ... 127.0.0.1:9 ...)": the code, how often, and why."""
+        return ", ".join(f"{code}×{n}" + (f" ({self.reasons[code][:160]})" if code in self.reasons else "")
+                         for code, n in sorted(counts.items()))
 
 
 class RateLimiter:
@@ -260,6 +266,8 @@ class Sender:
 
     def _failed(self, row, errcode, message, permanent, summary, stop) -> str:
         now = self.clock()
+        with self.lock:
+            summary.reasons.setdefault(errcode, message)
         if errcode == QUOTA:
             stop.set()
             summary.paused = "45009 daily quota reached"

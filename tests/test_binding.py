@@ -131,3 +131,11 @@ def test_bind_codes_refuses_an_unknown_department_an_existing_sheet_and_no_name(
     result = world.cli("bind-codes", "--out", "")
     assert result.exit_code != 0 and "--out" in result.output and "Traceback" not in result.output
     assert world.say("o-bob", f"绑定 {first}").startswith("绑定成功")  # no refusal changed a code
+
+
+def test_a_name_that_looks_like_a_formula_is_written_as_text(world):
+    (world.tmp / "f.csv").write_text('name,department,phone\n"=HYPERLINK(""http://x"",""x"")",办公室,13700000001\n',
+                                     encoding="utf-8")
+    assert world.cli("import-staff", str(world.tmp / "f.csv")).exit_code == 0
+    sheet = codes(world)
+    assert "'=HYPERLINK(\"http://x\",\"x\")" in sheet and "Bob" in sheet

@@ -46,6 +46,10 @@ def write(tmp_path, text: str, name="config.toml"):
     ('[bogus]\nx = 1', ["[bogus]", "unknown section"]),
     ('[push]\nholidays = ["2027-01-04"]\nworkdays = ["2027-01-04"]', ["push.holidays", "2027-01-04", "workdays"]),
     ('[push]\ntitle_field = ""', ["push.title_field", "required"]),
+    ('[wechat]\napi_base = "http://"', ["wechat.api_base", "with a host"]),
+    ('[wechat]\napi_base = "http://api weixin"', ["wechat.api_base"]),
+    ('[push]\nredis_url = "127.0.0.1:6379"', ["push.redis_url"]),
+    ('[campaign]\nplan = "/tmp"', ["campaign.plan", "is a directory"]),
     ("this is = = not toml", ["not valid TOML"]),
 ])
 def test_bad_config_names_key_and_problem(tmp_path, text, words):

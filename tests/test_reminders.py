@@ -199,9 +199,11 @@ def test_a_read_timeout_is_never_resent_but_a_refused_connection_is_retried(worl
     Outbox.update(state="pending").execute()
     jobs.client = Client(dataclasses.replace(jobs.config.wechat, api_base="http://127.0.0.1:9"), timeout=(1, 1))
     jobs.client._cached.token, jobs.client._cached.expires = "t", 4e9
-    jobs.sender(WED).run(max_seconds=30)
+    summary = jobs.sender(WED).run(max_seconds=30)
     row = Outbox.get()
     assert (row.state, row.errcode) == ("retry", -4) and "ConnectionError" in row.last_error
+    # The summary says why, not only the code.
+    assert "to retry -4×1 (ConnectionError: " in summary.describe() and "127.0.0.1" in summary.describe()
 
 
 def test_an_unexpected_error_marks_the_row_unknown_and_the_run_goes_on(world, emu):

@@ -183,3 +183,10 @@ def test_a_damaged_workbook_is_named_not_a_traceback(make_world):
     result = world.cli("import-staff", str(bad))
     assert result.exit_code != 0 and "not a readable .xlsx workbook" in result.output, result.output
     assert "Traceback" not in result.output and Staff.select().count() == 0
+
+
+def test_a_required_column_given_twice_is_named(make_world):
+    world = make_world(roster=None)
+    result = import_file(world, "r.csv", "姓名,部门,手机号,name\n,办公室,13700000001,甲\n")
+    assert result.exit_code != 0 and "line 1: two columns are name (columns A, D)" in result.output, result.output
+    assert Staff.select().count() == 0
