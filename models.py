@@ -61,8 +61,11 @@ class Staff(BaseModel):
     status = CharField(max_length=10, default="active")
     openid = CharField(max_length=64, null=True, unique=True)
     bound_at = DateTimeField(null=True)
-    # An evidence-required item waiting for the photo that completes it: "checklist/item".
+    # The item the person's next photo belongs to ("checklist/item"): an evidence-required item
+    # waiting for the photo that completes it, or a done one they asked about again. It holds
+    # for handlers.EVIDENCE_WINDOW from awaiting_at, and any other command ends it.
     awaiting = CharField(max_length=80, null=True)
+    awaiting_at = DateTimeField(null=True)
 
     class Meta:
         indexes = ((("status", "department"), False), (("department", "status"), False))

@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import unicodedata
 from dataclasses import dataclass
 
 from bot import texts as T
-from bot.inbound import MEDIA_TYPES, Inbound
+from bot.inbound import Inbound
 from campaign import binding, checkins, stats
-from campaign.plan import Checklist, Item, Plan, normalise
+from campaign.plan import Checklist, Item, Plan, normalise, number_word
 from models import S_TEXT, CheckIn, Outbox, Prepared, Staff, to_utc
 
 MENU_CHECKIN, MENU_PROGRESS, MENU_HELP = "CHECKIN", "PROGRESS", "HELP"
@@ -23,6 +24,11 @@ _UNDO = re.compile(r"^(?:撤销|取消|undo)(.*)$", re.I)
 _PROGRESS = {"进度", "我的进度", "查看进度"}
 _HELP = {"帮助", "help", "?", "菜单", "指令"}
 _STATS = {"统计", "参与率", "stats"}
+# End punctuation that voice recognition adds ("打卡2。") or people type; "?" alone stays (help).
+_PUNCT = "。．.，,、！!？?～~…；;：:\"'“”‘’（）()【】「」《》 \u3000"
+# Two numbers in one message: "打卡 1 2", "1、2", "1和2".
+_SEVERAL = re.compile(r"\d\s*(?:[、，,和及与&+/]|\s)\s*\d")
+EVIDENCE_TYPES = ("image", "video", "shortvideo")
 
 
 STAFF_BY_OPENID = Prepared(lambda: Staff.select().where(Staff.openid == S_TEXT), openid=S_TEXT)
@@ -43,8 +49,8 @@ def handle(msg: Inbound, ctx: Context) -> str | None:
     if msg.type == "event":
         return on_event(msg, ctx)
     person = STAFF_BY_OPENID.get(Staff, openid=msg.openid)
-    text = msg.content if msg.type == "text" else msg.recognition if msg.type == "voice" else ""
-    text = normalise(text)
+    raw = msg.content if msg.type == "text" else msg.recognition if msg.type == "voice" else ""
+    text = normalise(raw.strip(_PUNCT) or raw)
     bind = _BIND.match(text)
     if bind:
         return bind_reply(msg.openid, bind.group(1), ctx)
@@ -52,9 +58,15 @@ def handle(msg: Inbound, ctx: Context) -> str | None:
         if text and binding.looks_like_code(text):
             return bind_reply(msg.openid, text, ctx)
         return T.UNBOUND
-    if msg.type in MEDIA_TYPES and not text:
+    if msg.type in EVIDENCE_TYPES and not text:
         return on_evidence(person, msg, ctx)
+    if msg.type == "voice" and not text:
+        return T.VOICE_UNHEARD
     if text:
+        if person.awaiting:  # any command ends a wait for a photo
+            _await(person, None, ctx)
+        if _SEVERAL.search(unicodedata.normalize("NFKC", raw)):
+            return T.ONE_AT_A_TIME.format(command="撤销" if _UNDO.match(text) else "打卡", n=1)
         return on_command(person, text, ctx)
     return T.HINT
 
@@ -75,11 +87,11 @@ def on_event(msg: Inbound, ctx: Context) -> str | None:
         if person is None:
             return T.UNBOUND
         if key == MENU_CHECKIN:
-            return checklist_text(person, ctx.plan.main)
+            return checklist_text(person, ctx.plan.main, ctx)
         if key == MENU_PROGRESS:
             return progress_text(person, ctx)
         if key == MENU_HELP:
-            return help_text(ctx.plan)
+            return help_text(ctx.plan, person)
         return None
     if event == "templatesendjobfinish" and msg.job_msgid:
         record_delivery(msg.job_msgid, msg.status)
@@ -114,7 +126,7 @@ def bind_reply(openid: str, code: str, ctx: Context) -> str:
 
 def on_command(person: Staff, text: str, ctx: Context) -> str:
     if text in _HELP:
-        return help_text(ctx.plan)
+        return help_text(ctx.plan, person)
     if text in _PROGRESS:
         return progress_text(person, ctx)
     if text in _STATS:
@@ -145,13 +157,20 @@ def check_in(person: Staff, words: str, ctx: Context, bare: bool) -> str:
     if not rest:
         if bare and checklist.main and not words:
             return T.HINT
-        return checklist_text(person, checklist)
+        return checklist_text(person, checklist, ctx)
     item = checklist.find_item(rest)
-    if item is None:
-        if bare and checklist.main and words == rest:
+    if item is not None:
+        return record(person, checklist, item, ctx)
+    if number_word(rest) is not None:  # "6" on a list of five
+        return T.OUT_OF_RANGE.format(checklist=checklist.name, total=len(checklist.items),
+                                     command=_command_for(checklist))
+    if checklist.main and words == rest:
+        other = next((c for c in ctx.plan.checklists if not c.main and c.find_item(rest)), None)
+        if other is not None:  # "走亲": an item of another list, said without its name
+            return T.IN_OTHER.format(word=rest, checklist=other.name, short=other.short)
+        if bare:
             return T.HINT
-        return T.NO_SUCH_ITEM.format(checklist=checklist.name, word=rest, command=_command_for(checklist))
-    return record(person, checklist, item, ctx)
+    return T.NO_SUCH_ITEM.format(checklist=checklist.name, word=rest, command=_command_for(checklist))
 
 
 def record(person: Staff, checklist: Checklist, item: Item, ctx: Context,
@@ -161,52 +180,84 @@ def record(person: Staff, checklist: Checklist, item: Item, ctx: Context,
     if item.evidence_required and evidence is None:
         already = item.key in checkins.done_items(person, checklist)
         if not already:
-            Staff.update(awaiting=f"{checklist.key}/{item.key}").where(Staff.id == person.id).execute()
+            _await(person, f"{checklist.key}/{item.key}", ctx)
             return T.NEED_EVIDENCE.format(item=item.name)
     result = checkins.record(person, checklist, item, ctx.now, evidence_type, evidence)
     fields = dict(item=item.name, checklist=checklist.name, done=result.done, total=result.total)
-    reply = (T.RECORDED if result.created else T.ALREADY).format(**fields)
+    lines = [(T.RECORDED if result.created else T.ALREADY).format(**fields)]
     if result.created and result.done == result.total:
-        reply += "\n" + T.ALL_DONE.format(checklist=checklist.name)
-    return reply
+        lines.append(T.ALL_DONE.format(checklist=checklist.name))
+    if not result.created and not result.has_evidence:
+        # Asked again about a done item: the next photo documents it.
+        _await(person, f"{checklist.key}/{item.key}", ctx)
+        lines.append(T.ADD_EVIDENCE)
+    if not person.eligible:
+        lines.append(T.EXEMPT_NOTE)
+    return "\n".join(lines)
+
+
+def _await(person: Staff, target: str | None, ctx: Context) -> None:
+    """Set (or with None, end) the item the person's next photo belongs to."""
+    at = to_utc(ctx.now) if target else None
+    Staff.update(awaiting=target, awaiting_at=at).where(Staff.id == person.id).execute()
+    person.awaiting, person.awaiting_at = target, at
 
 
 def undo(person: Staff, words: str, ctx: Context) -> str:
     checklist, rest = resolve(ctx.plan, words)
-    item = checklist.find_item(rest) if rest else None
+    if not rest:
+        done = checkins.done_items(person, checklist)
+        first = next((n for n, i in enumerate(checklist.items, start=1) if i.key in done), None)
+        if first is None:
+            return T.NOTHING_TO_UNDO.format(checklist=checklist.name)
+        return T.UNDO_USAGE.format(n=first if checklist.main else f"{checklist.short} {first}")
+    item = checklist.find_item(rest)
     if item is None:
-        return T.NO_SUCH_ITEM.format(checklist=checklist.name, word=rest or "（空）", command=_command_for(checklist))
+        if number_word(rest) is not None:
+            return T.OUT_OF_RANGE.format(checklist=checklist.name, total=len(checklist.items), command="撤销")
+        return T.NO_SUCH_ITEM.format(checklist=checklist.name, word=rest, command=_command_for(checklist))
     if not checklist.is_open(ctx.today):
-        return T.CLOSED.format(checklist=checklist.name, opens=T.md(checklist.opens), closes=T.md(checklist.closes))
-    if not checkins.undo(person, checklist, item):
+        return T.CLOSED_UNDO.format(checklist=checklist.name, opens=T.md(checklist.opens),
+                                    closes=T.md(checklist.closes))
+    deleted, had_evidence = checkins.undo(person, checklist, item)
+    if not deleted:
         return T.NOT_DONE.format(item=item.name)
     done = len(checkins.done_items(person, checklist))
-    return T.UNDONE.format(item=item.name, checklist=checklist.name, done=done, total=len(checklist.items))
+    reply = T.UNDONE.format(item=item.name, checklist=checklist.name, done=done, total=len(checklist.items))
+    return reply + T.UNDONE_EVIDENCE if had_evidence else reply
 
 
 def on_evidence(person: Staff, msg: Inbound, ctx: Context) -> str:
-    evidence = msg.media_id or msg.pic_url
+    """A photo or video: evidence for the item the person is waiting on or has just checked in."""
+    evidence, kind = msg.media_id or msg.pic_url, T.EVIDENCE_KINDS[msg.type]
+    since = to_utc(ctx.now) - EVIDENCE_WINDOW
     if person.awaiting:
         checklist_key, _, item_key = person.awaiting.partition("/")
-        Staff.update(awaiting=None).where(Staff.id == person.id).execute()
+        # Fresh, and asked in this campaign year (a wait from 23:50 on 31 December has ended).
+        at = person.awaiting_at
+        fresh = at is not None and at >= since and \
+            at.replace(tzinfo=dt.timezone.utc).astimezone(ctx.now.tzinfo).year == ctx.today.year
+        _await(person, None, ctx)
         checklist = ctx.plan.checklist(checklist_key)
         item = next((i for i in checklist.items if i.key == item_key), None) if checklist else None
-        if item is not None:
-            return record(person, checklist, item, ctx, msg.type, evidence)
+        if fresh and item is not None:
+            if item.key not in checkins.done_items(person, checklist):
+                return record(person, checklist, item, ctx, msg.type, evidence)
+            if checkins.add_evidence(person, checklist, item, msg.type, evidence):
+                return T.EVIDENCE_SAVED.format(kind=kind, item=item.name)
     # A photo right after a check-in documents that check-in.
-    since = to_utc(ctx.now) - EVIDENCE_WINDOW
     latest = (CheckIn.select().where((CheckIn.staff == person) & (CheckIn.created_at >= since)
                                      & CheckIn.evidence.is_null())
               .order_by(CheckIn.created_at.desc(), CheckIn.id.desc()).first())
     checklist = ctx.plan.checklist(latest.checklist) if latest else None
     if latest is None or checklist is None:
-        return T.EVIDENCE_NO_TARGET
+        return T.EVIDENCE_NO_TARGET.format(kind=kind)
     latest.evidence_type, latest.evidence = msg.type, evidence
     latest.save()
-    return T.EVIDENCE_SAVED.format(item=checklist.item(latest.item).name)
+    return T.EVIDENCE_SAVED.format(kind=kind, item=checklist.item(latest.item).name)
 
 
-def checklist_text(person: Staff, checklist: Checklist) -> str:
+def checklist_text(person: Staff, checklist: Checklist, ctx: Context) -> str:
     done = checkins.done_items(person, checklist)
     lines = [T.LIST_HEAD.format(checklist=checklist.name, done=len(done), total=len(checklist.items))]
     first_pending = None
@@ -214,8 +265,10 @@ def checklist_text(person: Staff, checklist: Checklist) -> str:
         mark = "✅" if item.key in done else "⬜"
         if item.key not in done and first_pending is None:
             first_pending = n
-        lines.append(f"{mark}{n} {item.name}")
-    if first_pending is not None:
+        lines.append(f"{mark}{n} {item.name}" + (T.LIST_EVIDENCE if item.evidence_required else ""))
+    if not checklist.is_open(ctx.today):
+        lines.append(T.LIST_CLOSED.format(opens=T.md(checklist.opens), closes=T.md(checklist.closes)))
+    elif first_pending is not None:
         foot = T.LIST_FOOT_MAIN if checklist.main else T.LIST_FOOT_OTHER
         lines.append(foot.format(n=first_pending, short=checklist.short))
     return "\n".join(lines)
@@ -230,15 +283,19 @@ def progress_text(person: Staff, ctx: Context) -> str:
     dept = stats.report(main, ctx.plan.target, person.department_id).overall
     lines.append(T.PROGRESS_DEPT.format(checklist=main.name, rate=T.pct(dept.participation_rate),
                                         participants=dept.participants, eligible=dept.eligible))
+    if not person.eligible:
+        lines.append(T.EXEMPT_NOTE)
     return "\n".join(lines)
 
 
-def help_text(plan: Plan) -> str:
+def help_text(plan: Plan, person: Staff) -> str:
     main = plan.main
     others = [c for c in plan.checklists if not c.main]
     example = main.items[0].aliases[0] if main.items[0].aliases else main.items[0].name
     other_line = T.HELP_OTHERS.format(examples="、".join(f"{c.short} 1" for c in others)) if others else ""
-    return T.HELP.format(main=main.name, example=example, others=other_line).rstrip()
+    text = T.HELP.format(main=main.name, example=example, others=other_line).rstrip()
+    scope = {"organiser": "全单位", "leader": "本部门"}.get(person.role)
+    return text + "\n" + T.HELP_STATS.format(scope=scope) if scope else text
 
 
 def stats_text(person: Staff, ctx: Context) -> str:
@@ -251,12 +308,14 @@ def stats_text(person: Staff, ctx: Context) -> str:
                                 eligible=o.eligible, target=T.pct(plan.target)),
             T.STATS_DONE.format(rate=T.pct(o.completion_rate), completed=o.completed, eligible=o.eligible),
         ]
-        low = stats.lowest(rep.departments, 5)
+        low = [d for d in stats.lowest(rep.departments, 5) if d.participation_rate < plan.target]
         if low:
             lines.append(T.STATS_LOWEST)
             lines += [T.STATS_DEPT.format(n=n, name=d.name, rate=T.pct(d.participation_rate),
                                           participants=d.participants, eligible=d.eligible)
                       for n, d in enumerate(low, start=1)]
+        else:
+            lines.append(T.STATS_ALL_MET)
         return "\n".join(lines)
     if person.role == "leader":
         o = stats.report(main, plan.target, person.department_id).overall

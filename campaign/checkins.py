@@ -13,6 +13,7 @@ class Recorded:
     created: bool  # False when the item was already done
     done: int
     total: int
+    has_evidence: bool = False  # the check-in (new or earlier) carries evidence
 
 
 # The check-in path runs these for every message: compiled once (see models.Prepared).
@@ -35,17 +36,30 @@ def record(person: Staff, checklist: Checklist, item: Item, now: dt.datetime,
     # rowcount, not the returned id: SQLite's lastrowid survives an ignored insert.
     created = ADD.execute(staff=person.id, department=person.department_id, checklist=checklist.key, item=item.key,
                           year=checklist.year, at=to_utc(now), evidence_type=evidence_type, evidence=evidence).rowcount == 1
-    if not created and evidence:
-        (CheckIn.update(evidence_type=evidence_type, evidence=evidence)
-         .where((CheckIn.staff == person) & (CheckIn.checklist == checklist.key) & (CheckIn.year == checklist.year)
-                & (CheckIn.item == item.key) & CheckIn.evidence.is_null())
-         .execute())
-    return Recorded(created, len(done_items(person, checklist)), len(checklist.items))
+    has_evidence = bool(evidence)
+    if not created:  # already done: attach evidence it lacks, or say whether it has some
+        if evidence:
+            add_evidence(person, checklist, item, evidence_type, evidence)
+        else:
+            has_evidence = _mine(person, checklist, item).where(CheckIn.evidence.is_null(False)).exists()
+    return Recorded(created, len(done_items(person, checklist)), len(checklist.items), has_evidence)
 
 
-def undo(person: Staff, checklist: Checklist, item: Item) -> bool:
-    deleted = (CheckIn.delete()
-               .where((CheckIn.staff == person) & (CheckIn.checklist == checklist.key) & (CheckIn.item == item.key)
-                      & (CheckIn.year == checklist.year))
-               .execute())
-    return deleted > 0
+def add_evidence(person: Staff, checklist: Checklist, item: Item, evidence_type: str, evidence: str) -> bool:
+    """Attach evidence to a done item that has none; False when there is no such check-in."""
+    return _mine(person, checklist, item, CheckIn.update(evidence_type=evidence_type, evidence=evidence)) \
+        .where(CheckIn.evidence.is_null()).execute() > 0
+
+
+def undo(person: Staff, checklist: Checklist, item: Item) -> tuple[bool, bool]:
+    """Delete my check-in of item: (deleted, it carried evidence)."""
+    had_evidence = _mine(person, checklist, item).where(CheckIn.evidence.is_null(False)).exists()
+    deleted = _mine(person, checklist, item, CheckIn.delete()).execute()
+    return deleted > 0, deleted > 0 and had_evidence
+
+
+def _mine(person: Staff, checklist: Checklist, item: Item, query=None):
+    """person's check-in of item this campaign year (a select, or the given update/delete)."""
+    query = CheckIn.select() if query is None else query
+    return query.where((CheckIn.staff == person) & (CheckIn.checklist == checklist.key)
+                       & (CheckIn.year == checklist.year) & (CheckIn.item == item.key))

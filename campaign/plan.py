@@ -61,10 +61,11 @@ class Checklist:
         return self.items.index(item) + 1
 
     def find_item(self, word: str) -> Item | None:
-        """An item by its number, key, name or one of its aliases."""
+        """An item by its number (2, ２, ②, 二), key, name or one of its aliases."""
         word = normalise(word)
-        if word.isdigit():
-            return self.item_by_number(int(word))
+        number = number_word(word)
+        if number is not None:
+            return self.item_by_number(number)
         for item in self.items:
             if word in (item.key, normalise(item.name)) or word in item.aliases:
                 return item
@@ -149,6 +150,17 @@ class Plan:
 
     def phase_on(self, day: dt.date) -> Phase | None:
         return next((p for p in self.phases if p.start <= day <= p.end), None)
+
+
+_CN_NUMBERS = {c: n for n, c in enumerate("一二三四五六七八九十", start=1)}
+
+
+def number_word(word: str) -> int | None:
+    """The item number a word means: ASCII digits (after normalise) or one Chinese numeral, as
+    voice recognition writes "打卡一"; None for any other word."""
+    if word.isdigit():
+        return int(word) if word.isascii() else None
+    return _CN_NUMBERS.get(word)
 
 
 def normalise(text: str) -> str:
@@ -241,7 +253,7 @@ def parse_plan(raw: dict, path, today: dt.date) -> Plan:
         for word in {key, normalise(short), normalise(text(c, "name", where)), *aliases}:
             if word in seen_words and seen_words[word] != key:
                 fail(f"{where}.aliases", f"{word!r} already names checklist {seen_words[word]!r}")
-            if word.isdigit():
+            if word.isnumeric():
                 fail(f"{where}.aliases", f"{word!r}: a number cannot name a checklist")
             seen_words[word] = key
         items = _items(c, where, fail, key_of, text, table)
@@ -422,7 +434,7 @@ def _items(c, where, fail, key_of, text, table) -> tuple[Item, ...]:
         if not isinstance(evidence, bool):
             fail(f"{iw}.evidence_required", "must be true or false")
         for word in {item_key, normalise(name), *aliases}:
-            if word.isdigit():
+            if word.isnumeric():  # 2, 二: numbers say an item's position
                 fail(f"{iw}.aliases", f"{word!r}: numbers are reserved for item positions")
             if word in words and words[word] != item_key:
                 fail(f"{iw}.aliases", f"{word!r} already names item {words[word]!r}")

@@ -52,6 +52,20 @@ def image(openid: str, media_id: str, msg_id: int | None = None, pic_url: str = 
                  "MsgType": "image", "PicUrl": pic_url, "MediaId": media_id, "MsgId": msg_id or secrets.randbits(62)})
 
 
+def voice(openid: str, media_id: str, recognition: str | None = None, msg_id: int | None = None) -> str:
+    """A voice message; Recognition is there when the account has voice recognition on."""
+    fields = {"ToUserName": ACCOUNT, "FromUserName": openid, "CreateTime": int(time.time()), "MsgType": "voice",
+              "MediaId": media_id, "Format": "amr", "MsgId": msg_id or secrets.randbits(62)}
+    if recognition is not None:
+        fields["Recognition"] = recognition
+    return _xml(fields)
+
+
+def video(openid: str, media_id: str, msg_type: str = "video", msg_id: int | None = None) -> str:
+    return _xml({"ToUserName": ACCOUNT, "FromUserName": openid, "CreateTime": int(time.time()), "MsgType": msg_type,
+                 "MediaId": media_id, "ThumbMediaId": f"{media_id}-thumb", "MsgId": msg_id or secrets.randbits(62)})
+
+
 def event(openid: str, name: str, key: str | None = None, create_time: int | None = None) -> str:
     fields = {"ToUserName": ACCOUNT, "FromUserName": openid, "CreateTime": create_time or int(time.time()),
               "MsgType": "event", "Event": name}

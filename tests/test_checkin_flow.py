@@ -1,5 +1,6 @@
 """Staff check in over the webhook (safe mode, wechatpy-encrypted), organisers read the API."""
 from emulator import inbound
+from models import CheckIn
 from tests.conftest import bind
 
 
@@ -108,3 +109,50 @@ def test_subscribe_with_code_binds(world):
     reply = world.send(inbound.event("o-frank", "subscribe", f"qrscene_{code}"))
     assert reply.startswith("绑定成功：宣传科 Frank")
     assert "已完成 1/5" in world.say("o-frank", "1")
+
+
+def test_voice_and_typed_variants_reach_the_same_commands(world):
+    bind(world, "13900000002", "o-bob")
+    assert "已记录：共度一个节庆日" in world.send(inbound.voice("o-bob", "V1", "打卡2。"))
+    assert "已记录：共照一张全家福" in world.say("o-bob", "全家福。")
+    assert "已记录：互写一封书信" in world.send(inbound.voice("o-bob", "V2", "打卡三！"))
+    assert "Bob的进度" in world.send(inbound.voice("o-bob", "V3", "进度？"))
+    # A voice message the account could not recognise is not evidence, nor a command.
+    assert world.send(inbound.voice("o-bob", "V4")) == "没听清这条语音，请发文字，如「打卡 1」。"
+    assert CheckIn.select().where(CheckIn.evidence.is_null(False)).count() == 0
+
+
+def test_replies_to_near_misses_say_what_to_send(world):
+    bind(world, "13900000002", "o-bob")
+    assert world.say("o-bob", "打卡 1 2") == "一次记录一项，请分开发送，如「打卡 1」。"
+    assert world.say("o-bob", "1、2") == "一次记录一项，请分开发送，如「打卡 1」。"
+    assert world.say("o-bob", "6") == "「五个一」共 5 项，请回复 1—5 的序号，如「打卡 1」。"
+    assert "共 5 项" in world.say("o-bob", "撤销 9")
+    assert world.say("o-bob", "走亲") == "「走亲」在「结对认亲」里，请回复「结对 走亲」。"
+    assert world.say("o-bob", "撤销") == "「五个一」还没有打卡记录，无需撤销。"
+    world.say("o-bob", "3")
+    assert world.say("o-bob", "撤销") == "请回复「撤销 序号」，如「撤销 3」。"
+    assert CheckIn.select().count() == 1
+
+
+def test_an_exempt_person_is_told_their_check_ins_do_not_count(world):
+    bind(world, "13900000002", "o-bob")
+    (world.tmp / "leave.csv").write_text("姓名,部门,手机号,状态\nBob,办公室,13900000002,请假\n", encoding="utf-8")
+    assert world.cli("import-staff", str(world.tmp / "leave.csv")).exit_code == 0
+    reply = world.say("o-bob", "1")
+    assert reply.startswith("✅ 已记录") and reply.endswith("你目前为免除人员，打卡会保留，但不计入统计。")
+    assert world.say("o-bob", "进度").endswith("但不计入统计。")
+    assert world.stats()["overall"]["participants"] == 0
+
+
+def test_help_names_stats_for_those_who_may_use_it_and_stats_says_when_all_met(world):
+    bind(world, "13900000001", "o-alice")
+    bind(world, "13900000002", "o-bob")
+    assert world.say("o-alice", "帮助").endswith("统计：全单位参与情况")
+    assert "统计" not in world.say("o-bob", "帮助")
+    for phone, openid in (("13900000011", "o-dave"), ("13900000012", "o-erin"), ("13900000021", "o-frank")):
+        bind(world, phone, openid)
+    for openid in ("o-alice", "o-bob", "o-dave", "o-erin", "o-frank"):
+        world.say(openid, "1")
+    reply = world.say("o-alice", "统计")
+    assert "参与率 100%（5/5）" in reply and reply.endswith("各部门参与率均已达到目标。") and "最低" not in reply

@@ -204,9 +204,12 @@ def test_plan_errors_name_file_field_and_reason(change, field, reason):
                       "items": [{"key": "story", "name": "讲故事", "aliases": ["团结故事"]}]},
                      {"key": "b", "name": "B", "aliases": ["团结"], "items": [{"key": "y", "name": "Y"}]}]},
      "checklists[1].aliases", "'团结' names checklist 'b' and begins '团结故事'"),
-    ({"checklists": [{"key": "a", "name": "A", "main": True, "items": [{"key": "x", "name": "一"}]},
-                     {"key": "b", "name": "B", "short": "一", "items": [{"key": "y", "name": "Y"}]}]},
-     "checklists[1].aliases", "'一' names checklist 'b'"),
+    ({"checklists": [{"key": "a", "name": "A", "main": True, "items": [{"key": "x", "name": "信"}]},
+                     {"key": "b", "name": "B", "short": "信", "items": [{"key": "y", "name": "Y"}]}]},
+     "checklists[1].aliases", "'信' names checklist 'b'"),
+    ({"checklists": [{"key": "a", "name": "A", "main": True,
+                      "items": [{"key": "x", "name": "X", "aliases": ["三"]}]}]},
+     "checklists[0].items[0].aliases", "numbers"),
 ])
 def test_plan_shape_errors_name_the_field(change, field, reason):
     with pytest.raises(PlanError) as err:

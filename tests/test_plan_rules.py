@@ -52,7 +52,8 @@ def test_a_closed_checklist_gets_a_clear_reply(make_world, tmp_path):
 
 def test_an_evidence_item_is_completed_by_the_next_photo(make_world, tmp_path):
     world, _ = world_with_plan(make_world, tmp_path, dt.datetime.now(dt.timezone.utc))
-    assert "请直接发送一张照片" in world.say("o-bob", "合影")
+    assert "1 交一张合影（需照片）" in world.say("o-bob", "打卡")  # the list says which items need one
+    assert "请在30分钟内直接发送照片或视频" in world.say("o-bob", "合影")
     assert CheckIn.select().count() == 0
     reply = world.send(inbound.image("o-bob", "MEDIA-77"))
     assert reply.startswith("✅ 已记录：交一张合影")
@@ -75,3 +76,44 @@ def test_a_new_year_is_a_new_campaign_and_last_years_check_ins_are_kept(make_wor
     reply = world.say("o-bob", "1")
     assert reply.startswith("✅ 已记录") and "已完成 1/5" in reply
     assert sorted(c.year for c in CheckIn.select()) == [2026, 2027]
+
+
+def test_the_wait_for_a_photo_ends_with_another_command_an_undo_or_the_window(make_world, tmp_path):
+    tz = dt.timezone(dt.timedelta(hours=8))
+    world, clock = world_with_plan(make_world, tmp_path, dt.datetime(2026, 5, 11, 10, tzinfo=tz))
+    assert "需要凭证" in world.say("o-bob", "1")
+    assert "已记录：讲一次" in world.say("o-bob", "2")
+    # The photo documents what was just recorded (item 2), not the item asked about before.
+    assert world.send(inbound.image("o-bob", "M-2")) == "照片已作为「讲一次」的凭证存档。"
+    assert [(c.item, c.evidence) for c in CheckIn.select()] == [("talk", "M-2")]
+    assert "需要凭证" in world.say("o-bob", "1")
+    assert "还没有打卡" in world.say("o-bob", "撤销 1")  # cancelling ends the wait too
+    assert "已收到" in world.send(inbound.image("o-bob", "M-3"))
+    assert "需要凭证" in world.say("o-bob", "1")
+    clock.now += dt.timedelta(minutes=31)  # and so does the window
+    assert "已收到" in world.send(inbound.image("o-bob", "M-4"))
+    assert [c.item for c in CheckIn.select()] == ["talk"]
+    assert "需要凭证" in world.say("o-bob", "1")
+    assert world.send(inbound.video("o-bob", "V-1")).startswith("✅ 已记录：交一张合影")  # a video serves too
+    assert CheckIn.get(CheckIn.item == "photo").evidence_type == "video"
+
+
+def test_a_done_item_asked_about_again_takes_the_next_photo(make_world, tmp_path):
+    tz = dt.timezone(dt.timedelta(hours=8))
+    world, clock = world_with_plan(make_world, tmp_path, dt.datetime(2026, 5, 11, 10, tzinfo=tz))
+    world.say("o-bob", "2")
+    clock.now += dt.timedelta(hours=2)
+    assert "已收到" in world.send(inbound.image("o-bob", "LATE"))  # too late to belong to the check-in
+    reply = world.say("o-bob", "2")
+    assert "已打过卡" in reply and "如需补充凭证" in reply
+    assert world.send(inbound.image("o-bob", "LATE")) == "照片已作为「讲一次」的凭证存档。"
+    assert "如需补充凭证" not in world.say("o-bob", "2")  # it has one now
+    assert world.say("o-bob", "撤销 2").endswith("（凭证一并删除）")
+
+
+def test_a_closed_checklist_lists_its_dates_instead_of_inviting_check_ins(make_world, tmp_path):
+    tz = dt.timezone(dt.timedelta(hours=8))
+    world, _ = world_with_plan(make_world, tmp_path, dt.datetime(2026, 5, 11, 10, tzinfo=tz))
+    listing = world.say("o-bob", "秋季")
+    assert listing.endswith("本清单开放时间：9月1日—11月30日，届时再打卡") and "回复「秋季 序号」" not in listing
+    assert "暂不能撤销" in world.say("o-bob", "撤销 秋季 1")
