@@ -239,7 +239,7 @@ def validate(cfg: Config) -> Config:
         raise ConfigError(f"campaign.plan: {cfg.plan_path} is a directory; name the plan's .toml file")
     if not cfg.plan_path.is_file():
         raise ConfigError(f"campaign.plan: file {cfg.plan_path} does not exist")
-    if cfg.api.token and len(cfg.api.token) < 12:
+    if cfg.api.token and len(cfg.api.token.strip()) < 12:
         raise ConfigError("api.token: must be at least 12 characters")
     b = cfg.binding
     for key, high in (("code_ttl_days", 365), ("max_failures", 100), ("failure_window_minutes", 7 * 24 * 60)):
@@ -272,7 +272,7 @@ def _check_account(cfg: Config) -> None:
     for section, key in REQUIRED:
         if (section, key) == ("wechat", "encoding_aes_key") and cfg.wechat.encrypt_mode == "plain":
             continue
-        value, var = getattr(getattr(cfg, section), key), ENV_OVERRIDES.get((section, key))
+        value, var = getattr(getattr(cfg, section), key).strip(), ENV_OVERRIDES.get((section, key))
         where = f" (or the environment variable {var})" if var else ""
         if not value:
             raise ConfigError(f"{section}.{key}: required: set it in the config file{where}")

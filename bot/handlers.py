@@ -50,7 +50,7 @@ def handle(msg: Inbound, ctx: Context) -> str | None:
         return on_event(msg, ctx)
     person = STAFF_BY_OPENID.get(Staff, openid=msg.openid)
     raw = msg.content if msg.type == "text" else msg.recognition if msg.type == "voice" else ""
-    text = normalise(raw.strip(_PUNCT) or raw)
+    text = command_text(raw)
     bind = _BIND.match(text)
     if bind:
         return bind_reply(msg.openid, bind.group(1), ctx)
@@ -63,12 +63,28 @@ def handle(msg: Inbound, ctx: Context) -> str | None:
     if msg.type == "voice" and not text:
         return T.VOICE_UNHEARD
     if text:
-        if person.awaiting:  # any command ends a wait for a photo
-            _await(person, None, ctx)
-        if _SEVERAL.search(unicodedata.normalize("NFKC", raw)):
-            return T.ONE_AT_A_TIME.format(command="撤销" if _UNDO.match(text) else "打卡", n=1)
-        return on_command(person, text, ctx)
+        several = bool(_SEVERAL.search(unicodedata.normalize("NFKC", raw)))
+        return _ending_wait(person, ctx, lambda: on_command(person, text, ctx, several))
     return T.HINT
+
+
+def command_text(raw: str) -> str:
+    """A message as commands read it: normalised, without the punctuation around it that voice
+    recognition adds ("打卡2。"). Punctuation alone is no text, but "?" and "？" ask for help."""
+    stripped = raw.strip(_PUNCT)
+    if stripped:
+        return normalise(stripped)
+    return "?" if raw.strip() in ("?", "？") else ""
+
+
+def _ending_wait(person: Staff, ctx: Context, command) -> str:
+    """Run a command; if the person was waiting to send a photo and the command neither set a new
+    wait nor was chat the bot did not understand ("好的"), the wait ends."""
+    waiting = person.awaiting, person.awaiting_at
+    reply = command()
+    if waiting[0] and (person.awaiting, person.awaiting_at) == waiting and reply is not T.HINT:
+        _await(person, None, ctx)
+    return reply
 
 
 def on_event(msg: Inbound, ctx: Context) -> str | None:
@@ -86,13 +102,9 @@ def on_event(msg: Inbound, ctx: Context) -> str | None:
         person = Staff.get_or_none(Staff.openid == msg.openid)
         if person is None:
             return T.UNBOUND
-        if key == MENU_CHECKIN:
-            return checklist_text(person, ctx.plan.main, ctx)
-        if key == MENU_PROGRESS:
-            return progress_text(person, ctx)
-        if key == MENU_HELP:
-            return help_text(ctx.plan, person)
-        return None
+        menu = {MENU_CHECKIN: lambda: checklist_text(person, ctx.plan.main, ctx),
+                MENU_PROGRESS: lambda: progress_text(person, ctx), MENU_HELP: lambda: help_text(ctx.plan, person)}
+        return _ending_wait(person, ctx, menu[key]) if key in menu else None
     if event == "templatesendjobfinish" and msg.job_msgid:
         record_delivery(msg.job_msgid, msg.status)
     # unsubscribe, view, location, templatesendjobfinish and the rest need no reply.
@@ -124,7 +136,7 @@ def bind_reply(openid: str, code: str, ctx: Context) -> str:
     return text.format(dept=person.department.name, name=person.name)
 
 
-def on_command(person: Staff, text: str, ctx: Context) -> str:
+def on_command(person: Staff, text: str, ctx: Context, several: bool = False) -> str:
     if text in _HELP:
         return help_text(ctx.plan, person)
     if text in _PROGRESS:
@@ -133,27 +145,34 @@ def on_command(person: Staff, text: str, ctx: Context) -> str:
         return stats_text(person, ctx)
     m = _CHECKIN.match(text)
     if m:
-        return check_in(person, m.group(1), ctx, bare=False)
+        return check_in(person, m.group(1), ctx, bare=False, several=several)
     m = _UNDO.match(text)
     if m:
-        return undo(person, m.group(1), ctx)
-    return check_in(person, text, ctx, bare=True)
+        return undo(person, m.group(1), ctx, several)
+    return check_in(person, text, ctx, bare=True, several=several)
 
 
 def resolve(plan: Plan, words: str) -> tuple[Checklist, str]:
-    """Split "结对 2" into (checklist, "2"); text without a checklist word means the main one."""
+    """Split "结对 2" into (checklist, "2"); text without a checklist word means the main one.
+    Punctuation between the words ("打卡，结对，2", as voice recognition writes) is dropped."""
+    words = words.strip(_PUNCT)
     for word, c in plan.prefixes:
         if words.startswith(word):
-            return c, words[len(word):]
+            return c, words[len(word):].strip(_PUNCT)
     return plan.main, words
 
 
-def _command_for(checklist: Checklist) -> str:
+def _command_for(checklist: Checklist, undo: bool = False) -> str:
+    """How a person addresses an item of checklist: "打卡", "结对", "撤销", "撤销 结对"."""
+    if undo:
+        return "撤销" if checklist.main else f"撤销 {checklist.short}"
     return "打卡" if checklist.main else checklist.short
 
 
-def check_in(person: Staff, words: str, ctx: Context, bare: bool) -> str:
+def check_in(person: Staff, words: str, ctx: Context, bare: bool, several: bool = False) -> str:
     checklist, rest = resolve(ctx.plan, words)
+    if several and rest:  # "打卡 1 2"
+        return T.ONE_AT_A_TIME.format(command=_command_for(checklist), n=1)
     if not rest:
         if bare and checklist.main and not words:
             return T.HINT
@@ -197,24 +216,28 @@ def record(person: Staff, checklist: Checklist, item: Item, ctx: Context,
 
 
 def _await(person: Staff, target: str | None, ctx: Context) -> None:
-    """Set (or with None, end) the item the person's next photo belongs to."""
-    at = to_utc(ctx.now) if target else None
+    """Set (or with None, end) the item the person's next photo belongs to. awaiting_at keeps
+    when the wait began, or ended: see on_evidence."""
+    at = to_utc(ctx.now)
     Staff.update(awaiting=target, awaiting_at=at).where(Staff.id == person.id).execute()
     person.awaiting, person.awaiting_at = target, at
 
 
-def undo(person: Staff, words: str, ctx: Context) -> str:
+def undo(person: Staff, words: str, ctx: Context, several: bool = False) -> str:
     checklist, rest = resolve(ctx.plan, words)
+    if several and rest:
+        return T.ONE_AT_A_TIME.format(command=_command_for(checklist, undo=True), n=1)
     if not rest:
         done = checkins.done_items(person, checklist)
         first = next((n for n, i in enumerate(checklist.items, start=1) if i.key in done), None)
         if first is None:
             return T.NOTHING_TO_UNDO.format(checklist=checklist.name)
-        return T.UNDO_USAGE.format(n=first if checklist.main else f"{checklist.short} {first}")
+        return T.UNDO_USAGE.format(command=_command_for(checklist, undo=True), n=first)
     item = checklist.find_item(rest)
     if item is None:
         if number_word(rest) is not None:
-            return T.OUT_OF_RANGE.format(checklist=checklist.name, total=len(checklist.items), command="撤销")
+            return T.OUT_OF_RANGE.format(checklist=checklist.name, total=len(checklist.items),
+                                         command=_command_for(checklist, undo=True))
         return T.NO_SUCH_ITEM.format(checklist=checklist.name, word=rest, command=_command_for(checklist))
     if not checklist.is_open(ctx.today):
         return T.CLOSED_UNDO.format(checklist=checklist.name, opens=T.md(checklist.opens),
@@ -231,6 +254,10 @@ def on_evidence(person: Staff, msg: Inbound, ctx: Context) -> str:
     """A photo or video: evidence for the item the person is waiting on or has just checked in."""
     evidence, kind = msg.media_id or msg.pic_url, T.EVIDENCE_KINDS[msg.type]
     since = to_utc(ctx.now) - EVIDENCE_WINDOW
+    if person.awaiting_at is not None and person.awaiting_at > since:
+        # A wait that ended (a command came between) fences off the check-ins before it: a
+        # photo after "2", "1" (which waits for one), "进度" belongs to neither for sure.
+        since = person.awaiting_at
     if person.awaiting:
         checklist_key, _, item_key = person.awaiting.partition("/")
         # Fresh, and asked in this campaign year (a wait from 23:50 on 31 December has ended).

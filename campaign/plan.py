@@ -152,15 +152,22 @@ class Plan:
         return next((p for p in self.phases if p.start <= day <= p.end), None)
 
 
-_CN_NUMBERS = {c: n for n, c in enumerate("一二三四五六七八九十", start=1)}
+_CN_DIGITS = {c: n for n, c in enumerate("一二三四五六七八九", start=1)}
+_CN_NUMBER = re.compile(r"^([一二三四五六七八九]?)(十?)([一二三四五六七八九]?)$")
 
 
 def number_word(word: str) -> int | None:
-    """The item number a word means: ASCII digits (after normalise) or one Chinese numeral, as
-    voice recognition writes "打卡一"; None for any other word."""
+    """The item number a word means: ASCII digits (after normalise) or a Chinese numeral up to
+    九十九, as voice recognition writes "打卡三", "打卡十二"; None for any other word."""
     if word.isdigit():
-        return int(word) if word.isascii() else None
-    return _CN_NUMBERS.get(word)
+        return int(word) if word.isascii() and len(word) <= 6 else None
+    m = _CN_NUMBER.match(word)
+    if not word or m is None or (not m.group(2) and m.group(1) and m.group(3)):  # "一二" is no number
+        return None
+    tens, ten, units = m.groups()
+    if ten:
+        return _CN_DIGITS.get(tens, 1) * 10 + _CN_DIGITS.get(units, 0)
+    return _CN_DIGITS[tens or units]
 
 
 def normalise(text: str) -> str:

@@ -73,7 +73,8 @@ def read_rows(path: str | Path) -> list[tuple[int, dict]]:
         raise RosterError(f"{path}: the file is empty")
     start = _header_at(table)
     if start is None:
-        header_line, header = table[0]
+        # Name the likeliest header: the early row naming most of the columns.
+        header_line, header = max(table[:HEADER_SEARCH], key=lambda row: len(_columns(row[1])))
         missing = [f for f in REQUIRED if f not in _columns(header)]
         raise RosterError(f"{path}: line {header_line}: missing column(s) {', '.join(missing)} "
                           f"(expected 姓名, 部门, 手机号, 角色, 状态 or name, department, phone, role, status, "

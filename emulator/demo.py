@@ -36,25 +36,28 @@ def main() -> int:
     host = os.environ.get("HOST", "127.0.0.1")
     port = int(os.environ.get("PORT", "8000"))
     emu_port = int(os.environ.get("EMU_PORT", str(port + 1)))
-    env = dict(os.environ, TUANJIE_WECHAT_API_BASE=f"http://{host}:{emu_port}")
+    # Listening on every interface (HOST=0.0.0.0), the two still talk over loopback: the demo's
+    # public secrets are only accepted towards a loopback API (config.py).
+    local = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+    env = dict(os.environ, TUANJIE_WECHAT_API_BASE=f"http://{local}:{emu_port}")
     py = sys.executable
     procs = [
         subprocess.Popen([py, "-m", "emulator", "--host", host, "--port", str(emu_port),
-                          "--webhook", f"http://{host}:{port}/wechat"], cwd=APP_ROOT, env=env),
+                          "--webhook", f"http://{local}:{port}/wechat"], cwd=APP_ROOT, env=env),
         subprocess.Popen([py, "-m", "flask", "--app", "server", "run", "--host", host, "--port", str(port)],
                          cwd=APP_ROOT, env=env),
         # Reminders land in the chat page as template cards, on workdays in daytime.
         subprocess.Popen([py, "-m", "flask", "--app", "server", "scheduler"], cwd=APP_ROOT, env=env),
     ]
     try:
-        if not (wait_for(f"http://{host}:{port}/healthz") and wait_for(f"http://{host}:{emu_port}/chat/api/state")):
+        if not (wait_for(f"http://{local}:{port}/healthz") and wait_for(f"http://{local}:{emu_port}/chat/api/state")):
             print("server or emulator did not start; see the messages above", file=sys.stderr)
             return 1
         subprocess.run([py, "-m", "flask", "--app", "server", "create-menu"], cwd=APP_ROOT, env=env, check=False)
         # Without a config file, commands in another terminal reach the emulator on 8001 only.
         api_env = "" if emu_port == 8001 else f"TUANJIE_WECHAT_API_BASE={env['TUANJIE_WECHAT_API_BASE']} "
-        print(f"\n  团结打卡 is running.\n  Chat page (手机聊天页): http://{host}:{emu_port}/\n"
-              f"  Organiser API: curl -H 'Authorization: Bearer demo-api-token' http://{host}:{port}/api/stats\n"
+        print(f"\n  团结打卡 is running.\n  Chat page (手机聊天页): http://{local}:{emu_port}/\n"
+              f"  Organiser API: curl -H 'Authorization: Bearer demo-api-token' http://{local}:{port}/api/stats\n"
               f"  Send a reminder now: {api_env}.venv/bin/flask --app server push --reminder monthly_talk\n"
               f"  Ctrl-C stops everything.\n", flush=True)
         while all(p.poll() is None for p in procs):

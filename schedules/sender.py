@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import queue
+import re
 import socket
 import threading
 import time
@@ -96,6 +97,15 @@ def _owner_alive(owner: str | None) -> bool:
         return False
     except PermissionError:
         return True
+
+
+def _described(exc: Exception) -> str:
+    """An error for logs, the summary and Outbox.last_error: requests puts the URL, with its
+    access_token, in its messages; the token is masked."""
+    return _TOKEN_IN_URL.sub(r"\1***", f"{type(exc).__name__}: {exc}")
+
+
+_TOKEN_IN_URL = re.compile(r"(access_token=)[^&\s'\"),]+")
 
 
 def _may_have_left(exc: requests.RequestException) -> bool:
@@ -247,8 +257,8 @@ class Sender:
             if _may_have_left(exc):
                 # A read timeout or a dropped answer: the platform may have delivered it.
                 # Resending could make a duplicate, so the row is left for organisers to see.
-                return self._unknown(row.id, f"{type(exc).__name__}: {exc}", summary, errcode=-4)
-            return self._failed(row, -4, f"{type(exc).__name__}: {exc}", False, summary, stop)
+                return self._unknown(row.id, _described(exc), summary, errcode=-4)
+            return self._failed(row, -4, _described(exc), False, summary, stop)
         SENT.execute(id=row.id, msgid=msgid, sent_at=to_utc(self.clock()), owner=OWNER)
         with self.lock:
             summary.sent += 1

@@ -119,6 +119,11 @@ def test_voice_and_typed_variants_reach_the_same_commands(world):
     assert "Bob的进度" in world.send(inbound.voice("o-bob", "V3", "进度？"))
     # A voice message the account could not recognise is not evidence, nor a command.
     assert world.send(inbound.voice("o-bob", "V4")) == "没听清这条语音，请发文字，如「打卡 1」。"
+    assert world.send(inbound.voice("o-bob", "V5", "。")) == "没听清这条语音，请发文字，如「打卡 1」。"
+    assert "已记录：共讲一个团结故事" in world.send(inbound.voice("o-bob", "V6", "打卡，4。"))
+    assert "已记录" in world.send(inbound.voice("o-bob", "V7", "结对，1。"))
+    assert "撤销" in world.say("o-bob", "？")  # a question mark alone still asks for help
+    assert "共 5 项" in world.send(inbound.voice("o-bob", "V8", "打卡十二"))
     assert CheckIn.select().where(CheckIn.evidence.is_null(False)).count() == 0
 
 
@@ -128,6 +133,9 @@ def test_replies_to_near_misses_say_what_to_send(world):
     assert world.say("o-bob", "1、2") == "一次记录一项，请分开发送，如「打卡 1」。"
     assert world.say("o-bob", "6") == "「五个一」共 5 项，请回复 1—5 的序号，如「打卡 1」。"
     assert "共 5 项" in world.say("o-bob", "撤销 9")
+    # Hints for another list name that list.
+    assert world.say("o-bob", "结对 1 2") == "一次记录一项，请分开发送，如「结对 1」。"
+    assert world.say("o-bob", "撤销 结对 9").endswith("如「撤销 结对 1」。")
     assert world.say("o-bob", "走亲") == "「走亲」在「结对认亲」里，请回复「结对 走亲」。"
     assert world.say("o-bob", "撤销") == "「五个一」还没有打卡记录，无需撤销。"
     world.say("o-bob", "3")

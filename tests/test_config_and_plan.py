@@ -84,6 +84,8 @@ def test_a_config_file_must_name_the_account_and_not_use_the_demo_secrets(tmp_pa
         load_config(write(tmp_path, ACCOUNT.replace('token = "file-token-123456"', "")), environ={})
     with pytest.raises(ConfigError, match="wechat.app_id: required"):
         load_config(write(tmp_path, ""), environ={})  # an empty file is no demo
+    with pytest.raises(ConfigError, match="wechat.app_secret: required"):
+        load_config(write(tmp_path, ACCOUNT.replace('"test-secret"', '"   "')), environ={})
     plain = ACCOUNT.replace('encoding_aes_key = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFG"', 'encrypt_mode = "plain"')
     assert load_config(write(tmp_path, plain), environ={}).wechat.encoding_aes_key == ""
     # The published demo secrets are refused towards the real platform, accepted towards a local emulator.

@@ -117,3 +117,31 @@ def test_a_closed_checklist_lists_its_dates_instead_of_inviting_check_ins(make_w
     listing = world.say("o-bob", "秋季")
     assert listing.endswith("本清单开放时间：9月1日—11月30日，届时再打卡") and "回复「秋季 序号」" not in listing
     assert "暂不能撤销" in world.say("o-bob", "撤销 秋季 1")
+
+
+def test_chat_does_not_end_the_wait_but_a_command_fences_off_older_check_ins(make_world, tmp_path):
+    tz = dt.timezone(dt.timedelta(hours=8))
+    world, clock = world_with_plan(make_world, tmp_path, dt.datetime(2026, 5, 11, 10, tzinfo=tz))
+    minute = dt.timedelta(minutes=1)
+    world.say("o-bob", "2")
+    clock.now += minute
+    assert "需要凭证" in world.say("o-bob", "1")
+    assert "没看懂" in world.say("o-bob", "好的")  # chat the bot does not understand: still waiting
+    assert world.send(inbound.image("o-bob", "P1")).startswith("✅ 已记录：交一张合影")
+    world.say("o-bob", "撤销 1")
+    clock.now += minute
+    assert "需要凭证" in world.say("o-bob", "1")
+    clock.now += minute
+    world.send(inbound.event("o-bob", "CLICK", "PROGRESS"))  # a command: the wait ends, and the
+    clock.now += minute
+    assert "已收到" in world.send(inbound.image("o-bob", "P2"))  # photo is not item 2's either
+    assert [(c.item, c.evidence) for c in CheckIn.select().order_by(CheckIn.item)] == [("talk", None)]
+
+
+def test_a_wait_from_last_year_is_over(make_world, tmp_path):
+    tz = dt.timezone(dt.timedelta(hours=8))
+    world, clock = world_with_plan(make_world, tmp_path, dt.datetime(2026, 12, 31, 23, 50, tzinfo=tz))
+    assert "需要凭证" in world.say("o-bob", "1")
+    clock.now = dt.datetime(2027, 1, 1, 0, 5, tzinfo=tz)
+    assert "已收到" in world.send(inbound.image("o-bob", "P1"))
+    assert CheckIn.select().count() == 0

@@ -204,6 +204,8 @@ def test_a_read_timeout_is_never_resent_but_a_refused_connection_is_retried(worl
     assert (row.state, row.errcode) == ("retry", -4) and "ConnectionError" in row.last_error
     # The summary says why, not only the code.
     assert "to retry -4×1 (ConnectionError: " in summary.describe() and "127.0.0.1" in summary.describe()
+    # requests names the URL in its message: the access_token in it is masked, in the summary and the row.
+    assert "access_token=***" in row.last_error and "access_token=t" not in row.last_error
 
 
 def test_an_unexpected_error_marks_the_row_unknown_and_the_run_goes_on(world, emu):

@@ -190,3 +190,9 @@ def test_a_required_column_given_twice_is_named(make_world):
     result = import_file(world, "r.csv", "姓名,部门,手机号,name\n,办公室,13700000001,甲\n")
     assert result.exit_code != 0 and "line 1: two columns are name (columns A, D)" in result.output, result.output
     assert Staff.select().count() == 0
+
+
+def test_without_a_header_the_likeliest_row_is_named(make_world):
+    world = make_world(roster=None)
+    out = import_file(world, "r.csv", "花名册\n姓名,部门\n甲,办公室\n").output
+    assert "line 2: missing column(s) phone" in out, out
