@@ -24,6 +24,7 @@ _UNDO = re.compile(r"^(?:撤销|取消|undo)(.*)$", re.I)
 _PROGRESS = {"进度", "我的进度", "查看进度"}
 _HELP = {"帮助", "help", "?", "菜单", "指令"}
 _STATS = {"统计", "参与率", "stats"}
+_STATS_OF = re.compile(r"^(统计|参与率|stats)(.+)$")
 # End punctuation that voice recognition adds ("打卡2。") or people type; "?" alone stays (help).
 _PUNCT = "。．.，,、！!？?～~…；;：:\"'“”‘’（）()【】「」《》 \u3000"
 # Two numbers in one message: "打卡 1 2", "1、2", "1和2".
@@ -142,7 +143,16 @@ def on_command(person: Staff, text: str, ctx: Context, several: bool = False) ->
     if text in _PROGRESS:
         return progress_text(person, ctx)
     if text in _STATS:
-        return stats_text(person, ctx)
+        return stats_text(person, ctx, ctx.plan.main)
+    m = _STATS_OF.match(text)
+    if m:  # "统计 结对": another checklist's participation
+        checklist = ctx.plan.find_checklist(m.group(2))
+        if checklist is None:
+            shorts = [c.short for c in ctx.plan.checklists]
+            return T.NO_SUCH_CHECKLIST.format(word=m.group(2), names="、".join(shorts), example=shorts[-1])
+        return stats_text(person, ctx, checklist)
+    if any(text.startswith(word) for word in _PROGRESS):  # "进度 结对": progress lists every checklist
+        return progress_text(person, ctx)
     m = _CHECKIN.match(text)
     if m:
         return check_in(person, m.group(1), ctx, bare=False, several=several)
@@ -322,11 +332,15 @@ def help_text(plan: Plan, person: Staff) -> str:
     other_line = T.HELP_OTHERS.format(examples="、".join(f"{c.short} 1" for c in others)) if others else ""
     text = T.HELP.format(main=main.name, example=example, others=other_line).rstrip()
     scope = {"organiser": "全单位", "leader": "本部门"}.get(person.role)
-    return text + "\n" + T.HELP_STATS.format(scope=scope) if scope else text
+    if not scope:
+        return text
+    example = others[0].short if others else main.short
+    return text + "\n" + T.HELP_STATS.format(scope=scope, example=example)
 
 
-def stats_text(person: Staff, ctx: Context) -> str:
-    plan, main = ctx.plan, ctx.plan.main
+def stats_text(person: Staff, ctx: Context, main: Checklist) -> str:
+    """Participation in checklist `main` (the plan's main one unless the organiser named another)."""
+    plan = ctx.plan
     if person.role == "organiser":
         rep = stats.report(main, plan.target)
         o = rep.overall

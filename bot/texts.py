@@ -25,7 +25,7 @@ HELP = (
     "{others}"
 )
 HELP_OTHERS = "其他清单：{examples}"
-HELP_STATS = "统计：{scope}参与情况"
+HELP_STATS = "统计：{scope}参与情况（统计 {example}：其他清单）"
 
 LIST_HEAD = "「{checklist}」打卡（已完成 {done}/{total}）"
 LIST_FOOT_MAIN = "回复序号打卡，如「{n}」"
@@ -62,6 +62,7 @@ STATS_HEAD = "「{checklist}」参与率 {rate}（{participants}/{eligible}）�
 STATS_DONE = "完成全部项目 {rate}（{completed}/{eligible}）"
 STATS_LOWEST = "参与率最低的部门（未达目标）："
 STATS_ALL_MET = "各部门参与率均已达到目标。"
+NO_SUCH_CHECKLIST = "没有「{word}」清单。可统计：{names}，如「统计 {example}」。"
 STATS_DEPT = "{n}. {name} {rate}（{participants}/{eligible}）"
 STATS_LEADER_HEAD = "{dept}「{checklist}」参与率 {rate}（{participants}/{eligible}），目标 {target}"
 STATS_PENDING = "尚未参与（{count}人）：{names}"

@@ -156,7 +156,7 @@ def test_an_exempt_person_is_told_their_check_ins_do_not_count(world):
 def test_help_names_stats_for_those_who_may_use_it_and_stats_says_when_all_met(world):
     bind(world, "13900000001", "o-alice")
     bind(world, "13900000002", "o-bob")
-    assert world.say("o-alice", "帮助").endswith("统计：全单位参与情况")
+    assert world.say("o-alice", "帮助").endswith("统计：全单位参与情况（统计 结对：其他清单）")
     assert "统计" not in world.say("o-bob", "帮助")
     for phone, openid in (("13900000011", "o-dave"), ("13900000012", "o-erin"), ("13900000021", "o-frank")):
         bind(world, phone, openid)
@@ -164,3 +164,16 @@ def test_help_names_stats_for_those_who_may_use_it_and_stats_says_when_all_met(w
         world.say(openid, "1")
     reply = world.say("o-alice", "统计")
     assert "参与率 100%（5/5）" in reply and reply.endswith("各部门参与率均已达到目标。") and "最低" not in reply
+
+
+def test_stats_of_another_checklist_by_its_name(world):
+    bind(world, "13900000001", "o-alice")
+    bind(world, "13900000011", "o-dave")
+    bind(world, "13900000012", "o-erin")
+    world.say("o-erin", "结对 1")
+    assert world.say("o-alice", "统计 结对").startswith("「结对认亲」参与率 20%（1/5）")
+    assert world.say("o-alice", "统计").startswith("「五个一」参与率 0%（0/5）")
+    assert world.say("o-dave", "统计 结对").startswith("组织科「结对认亲」参与率 50%（1/2）")
+    assert world.say("o-alice", "统计 春游").startswith("没有「春游」清单。可统计：五个一、结对")
+    assert "仅对组织者" in world.say("o-erin", "统计 结对")
+    assert "Erin的进度" in world.say("o-erin", "进度 结对")
