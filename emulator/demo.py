@@ -1,6 +1,10 @@
 """`make run`: server, emulator and scheduler together, the menu created, the chat page URL printed.
 
-Ctrl-C stops all three. Waiting for start-up is a bounded poll of /healthz.
+Ctrl-C or SIGTERM stops all three. Waiting for start-up is a bounded poll of /healthz.
+
+A shell that starts `make run &` without job control makes it ignore SIGINT, and children
+inherit that: they are started with SIGINT back at its default, so the SIGINT sent to them at
+the end stops them, and a second signal during that clean-up cannot orphan them.
 """
 from __future__ import annotations
 
@@ -31,6 +35,10 @@ def _interrupt(signum, frame):
     raise KeyboardInterrupt  # SIGTERM stops the children the same way Ctrl-C does
 
 
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)  # in the child, before exec: Python then handles it
+
+
 def main() -> int:
     signal.signal(signal.SIGTERM, _interrupt)
     host = os.environ.get("HOST", "127.0.0.1")
@@ -42,12 +50,13 @@ def main() -> int:
     env = dict(os.environ, TUANJIE_WECHAT_API_BASE=f"http://{local}:{emu_port}")
     py = sys.executable
     procs = [
-        subprocess.Popen([py, "-m", "emulator", "--host", host, "--port", str(emu_port),
-                          "--webhook", f"http://{local}:{port}/wechat"], cwd=APP_ROOT, env=env),
-        subprocess.Popen([py, "-m", "flask", "--app", "server", "run", "--host", host, "--port", str(port)],
-                         cwd=APP_ROOT, env=env),
-        # Reminders land in the chat page as template cards, on workdays in daytime.
-        subprocess.Popen([py, "-m", "flask", "--app", "server", "scheduler"], cwd=APP_ROOT, env=env),
+        subprocess.Popen(args, cwd=APP_ROOT, env=env, preexec_fn=_default_sigint) for args in (
+            [py, "-m", "emulator", "--host", host, "--port", str(emu_port), "--webhook",
+             f"http://{local}:{port}/wechat"],
+            [py, "-m", "flask", "--app", "server", "run", "--host", host, "--port", str(port)],
+            # Reminders land in the chat page as template cards, on workdays in daytime.
+            [py, "-m", "flask", "--app", "server", "scheduler"],
+        )
     ]
     try:
         if not (wait_for(f"http://{local}:{port}/healthz") and wait_for(f"http://{local}:{emu_port}/chat/api/state")):
@@ -66,6 +75,8 @@ def main() -> int:
     except KeyboardInterrupt:
         return 0
     finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):  # a second Ctrl-C must not cut the clean-up short
+            signal.signal(sig, signal.SIG_IGN)
         for p in procs:
             if p.poll() is None:
                 p.send_signal(signal.SIGINT)

@@ -1,0 +1,75 @@
+"""`make run`'s launcher (emulator/demo.py): started in the background, SIGTERM stops all three."""
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from config import APP_ROOT
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def children_of(pid: int) -> set[int]:
+    kids = set()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                kids.add(int(entry.name))
+    return kids
+
+
+def alive(pid: int) -> bool:
+    try:
+        return (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def sigint_ignored(pid: int) -> bool:
+    status = (Path("/proc") / str(pid) / "status").read_text()
+    mask = int(next(line.split()[1] for line in status.splitlines() if line.startswith("SigIgn:")), 16)
+    return bool(mask & (1 << (signal.SIGINT - 1)))
+
+
+def test_a_background_make_run_stops_all_three_on_sigterm(tmp_path):
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TUANJIE_")}
+    env.update(TUANJIE_DATABASE_URL=f"sqlite:///{tmp_path / 'demo.db'}", PORT=str(port), EMU_PORT=str(free_port()),
+               TUANJIE_CONFIG="", PYTHONUNBUFFERED="1")
+    py = sys.executable
+    subprocess.run([py, "-m", "flask", "--app", "server", "init-db"], cwd=APP_ROOT, env=env, check=True,
+                   capture_output=True, timeout=120)
+    # As `make run &` from a script: SIGINT ignored, which children would inherit.
+    demo = subprocess.Popen([py, "-m", "emulator.demo"], cwd=APP_ROOT, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+    try:
+        deadline, seen = time.monotonic() + 90, []
+        for line in demo.stdout:  # ends when the launcher exits
+            seen.append(line)
+            if "is running" in line or time.monotonic() > deadline:
+                break
+        assert any("is running" in line for line in seen), "".join(seen[-20:])
+        kids = children_of(demo.pid)
+        assert len(kids) == 3, kids
+        # The children take SIGINT (the launcher's way to stop them) although the launcher ignores it.
+        assert not [pid for pid in kids if sigint_ignored(pid)]
+        demo.send_signal(signal.SIGTERM)
+        demo.send_signal(signal.SIGTERM)  # impatient: a second signal must not cut the clean-up short
+        assert demo.wait(timeout=30) == 0
+        assert not [pid for pid in kids if alive(pid)]  # no orphan
+    finally:
+        if demo.poll() is None:
+            demo.kill()
+            demo.wait(timeout=10)
