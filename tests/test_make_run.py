@@ -54,6 +54,7 @@ def test_a_background_make_run_stops_all_three_on_sigterm(tmp_path):
     demo = subprocess.Popen([py, "-m", "emulator.demo"], cwd=APP_ROOT, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True,
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+    kids: set[int] = set()
     try:
         deadline, seen = time.monotonic() + 90, []
         for line in demo.stdout:  # ends when the launcher exits
@@ -73,3 +74,6 @@ def test_a_background_make_run_stops_all_three_on_sigterm(tmp_path):
         if demo.poll() is None:
             demo.kill()
             demo.wait(timeout=10)
+        for pid in kids:  # whatever the outcome, leave nothing running
+            if alive(pid):
+                os.kill(pid, signal.SIGKILL)
