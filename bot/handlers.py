@@ -65,7 +65,7 @@ def handle(msg: Inbound, ctx: Context) -> str | None:
         return T.VOICE_UNHEARD
     if text:
         several = bool(_SEVERAL.search(unicodedata.normalize("NFKC", raw)))
-        return _ending_wait(person, ctx, lambda: on_command(person, text, ctx, several))
+        return on_command(person, text, ctx, several)
     return T.HINT
 
 
@@ -76,16 +76,6 @@ def command_text(raw: str) -> str:
     if stripped:
         return normalise(stripped)
     return "?" if raw.strip() in ("?", "？") else ""
-
-
-def _ending_wait(person: Staff, ctx: Context, command) -> str:
-    """Run a command; if the person was waiting to send a photo and the command neither set a new
-    wait nor was chat the bot did not understand ("好的"), the wait ends."""
-    waiting = person.awaiting, person.awaiting_at
-    reply = command()
-    if waiting[0] and (person.awaiting, person.awaiting_at) == waiting and reply is not T.HINT:
-        _await(person, None, ctx)
-    return reply
 
 
 def on_event(msg: Inbound, ctx: Context) -> str | None:
@@ -105,7 +95,7 @@ def on_event(msg: Inbound, ctx: Context) -> str | None:
             return T.UNBOUND
         menu = {MENU_CHECKIN: lambda: checklist_text(person, ctx.plan.main, ctx),
                 MENU_PROGRESS: lambda: progress_text(person, ctx), MENU_HELP: lambda: help_text(ctx.plan, person)}
-        return _ending_wait(person, ctx, menu[key]) if key in menu else None
+        return menu[key]() if key in menu else None
     if event == "templatesendjobfinish" and msg.job_msgid:
         record_delivery(msg.job_msgid, msg.status)
     # unsubscribe, view, location, templatesendjobfinish and the rest need no reply.
@@ -226,9 +216,8 @@ def record(person: Staff, checklist: Checklist, item: Item, ctx: Context,
 
 
 def _await(person: Staff, target: str | None, ctx: Context) -> None:
-    """Set (or with None, end) the item the person's next photo belongs to. awaiting_at keeps
-    when the wait began, or ended: see on_evidence."""
-    at = to_utc(ctx.now)
+    """Set (or with None, end) the item the person's next photo belongs to: see on_evidence."""
+    at = to_utc(ctx.now) if target else None
     Staff.update(awaiting=target, awaiting_at=at).where(Staff.id == person.id).execute()
     person.awaiting, person.awaiting_at = target, at
 
@@ -252,6 +241,8 @@ def undo(person: Staff, words: str, ctx: Context, several: bool = False) -> str:
     if not checklist.is_open(ctx.today):
         return T.CLOSED_UNDO.format(checklist=checklist.name, opens=T.md(checklist.opens),
                                     closes=T.md(checklist.closes))
+    if person.awaiting == f"{checklist.key}/{item.key}":  # "1" (asks for a photo), then "撤销 1"
+        _await(person, None, ctx)
     deleted, had_evidence = checkins.undo(person, checklist, item)
     if not deleted:
         return T.NOT_DONE.format(item=item.name)
@@ -261,37 +252,45 @@ def undo(person: Staff, words: str, ctx: Context, several: bool = False) -> str:
 
 
 def on_evidence(person: Staff, msg: Inbound, ctx: Context) -> str:
-    """A photo or video: evidence for the item the person is waiting on or has just checked in."""
+    """A photo or video: evidence for whichever came last within EVIDENCE_WINDOW, the item the
+    person was asked a photo for (awaiting) or their latest check-in still without one. So
+    "1" (which waits for a photo), then "2", then a photo documents 2; chat or 进度 in between
+    changes nothing. A wait is not ended by every other message: that would cost a write on
+    the check-in path (bench/webhook.py); it ends with the photo, an undo of it, or the window."""
     evidence, kind = msg.media_id or msg.pic_url, T.EVIDENCE_KINDS[msg.type]
     since = to_utc(ctx.now) - EVIDENCE_WINDOW
-    if person.awaiting_at is not None and person.awaiting_at > since:
-        # A wait that ended (a command came between) fences off the check-ins before it: a
-        # photo after "2", "1" (which waits for one), "进度" belongs to neither for sure.
-        since = person.awaiting_at
-    if person.awaiting:
-        checklist_key, _, item_key = person.awaiting.partition("/")
-        # Fresh, and asked in this campaign year (a wait from 23:50 on 31 December has ended).
-        at = person.awaiting_at
-        fresh = at is not None and at >= since and \
-            at.replace(tzinfo=dt.timezone.utc).astimezone(ctx.now.tzinfo).year == ctx.today.year
-        _await(person, None, ctx)
-        checklist = ctx.plan.checklist(checklist_key)
-        item = next((i for i in checklist.items if i.key == item_key), None) if checklist else None
-        if fresh and item is not None:
-            if item.key not in checkins.done_items(person, checklist):
-                return record(person, checklist, item, ctx, msg.type, evidence)
-            if checkins.add_evidence(person, checklist, item, msg.type, evidence):
-                return T.EVIDENCE_SAVED.format(kind=kind, item=item.name)
-    # A photo right after a check-in documents that check-in.
     latest = (CheckIn.select().where((CheckIn.staff == person) & (CheckIn.created_at >= since)
                                      & CheckIn.evidence.is_null())
               .order_by(CheckIn.created_at.desc(), CheckIn.id.desc()).first())
+    awaited = _awaited(person, ctx, since)
+    if person.awaiting:
+        _await(person, None, ctx)
+    if awaited is not None and (latest is None or latest.created_at < awaited[2]):
+        checklist, item, _ = awaited
+        if item.key not in checkins.done_items(person, checklist):
+            return record(person, checklist, item, ctx, msg.type, evidence)
+        if checkins.add_evidence(person, checklist, item, msg.type, evidence):
+            return T.EVIDENCE_SAVED.format(kind=kind, item=item.name)
     checklist = ctx.plan.checklist(latest.checklist) if latest else None
     if latest is None or checklist is None:
         return T.EVIDENCE_NO_TARGET.format(kind=kind)
     latest.evidence_type, latest.evidence = msg.type, evidence
     latest.save()
     return T.EVIDENCE_SAVED.format(kind=kind, item=checklist.item(latest.item).name)
+
+
+def _awaited(person: Staff, ctx: Context, since: dt.datetime) -> tuple[Checklist, Item, dt.datetime] | None:
+    """(checklist, item, since when) of the person's wait for a photo, if it still holds: within
+    the window and asked in this campaign year (a wait from 23:50 on 31 December is over)."""
+    at = person.awaiting_at
+    if not person.awaiting or at is None or at < since:
+        return None
+    if at.replace(tzinfo=dt.timezone.utc).astimezone(ctx.now.tzinfo).year != ctx.today.year:
+        return None
+    checklist_key, _, item_key = person.awaiting.partition("/")
+    checklist = ctx.plan.checklist(checklist_key)
+    item = next((i for i in checklist.items if i.key == item_key), None) if checklist else None
+    return (checklist, item, at) if item is not None else None
 
 
 def checklist_text(person: Staff, checklist: Checklist, ctx: Context) -> str:

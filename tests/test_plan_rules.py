@@ -119,23 +119,24 @@ def test_a_closed_checklist_lists_its_dates_instead_of_inviting_check_ins(make_w
     assert "暂不能撤销" in world.say("o-bob", "撤销 秋季 1")
 
 
-def test_chat_does_not_end_the_wait_but_a_command_fences_off_older_check_ins(make_world, tmp_path):
+def test_a_photo_goes_to_what_came_last_the_awaited_item_or_a_check_in(make_world, tmp_path):
     tz = dt.timezone(dt.timedelta(hours=8))
     world, clock = world_with_plan(make_world, tmp_path, dt.datetime(2026, 5, 11, 10, tzinfo=tz))
     minute = dt.timedelta(minutes=1)
     world.say("o-bob", "2")
     clock.now += minute
     assert "需要凭证" in world.say("o-bob", "1")
-    assert "没看懂" in world.say("o-bob", "好的")  # chat the bot does not understand: still waiting
+    clock.now += minute
+    assert "没看懂" in world.say("o-bob", "好的")  # chat, or a look at the progress, changes nothing
+    world.send(inbound.event("o-bob", "CLICK", "PROGRESS"))
     assert world.send(inbound.image("o-bob", "P1")).startswith("✅ 已记录：交一张合影")
+    assert [(c.item, c.evidence) for c in CheckIn.select().order_by(CheckIn.item)] == [("photo", "P1"),
+                                                                                        ("talk", None)]
+    # Asked again about a done item that has no photo: the next photo documents it.
+    clock.now += 10 * minute
     world.say("o-bob", "撤销 1")
-    clock.now += minute
-    assert "需要凭证" in world.say("o-bob", "1")
-    clock.now += minute
-    world.send(inbound.event("o-bob", "CLICK", "PROGRESS"))  # a command: the wait ends, and the
-    clock.now += minute
-    assert "已收到" in world.send(inbound.image("o-bob", "P2"))  # photo is not item 2's either
-    assert [(c.item, c.evidence) for c in CheckIn.select().order_by(CheckIn.item)] == [("talk", None)]
+    assert "如需补充凭证" in world.say("o-bob", "2")
+    assert world.send(inbound.image("o-bob", "P2")) == "照片已作为「讲一次」的凭证存档。"
 
 
 def test_a_wait_from_last_year_is_over(make_world, tmp_path):
