@@ -13,7 +13,7 @@ from bot import texts as T
 from bot.inbound import Inbound
 from campaign import binding, checkins, stats
 from campaign.plan import Checklist, Item, Plan, normalise, number_word
-from models import S_TEXT, CheckIn, Outbox, Prepared, Staff, to_utc
+from models import S_ID, S_TEXT, S_TIME, CheckIn, Outbox, Prepared, Staff, to_utc
 
 MENU_CHECKIN, MENU_PROGRESS, MENU_HELP = "CHECKIN", "PROGRESS", "HELP"
 EVIDENCE_WINDOW = dt.timedelta(minutes=30)
@@ -33,6 +33,8 @@ EVIDENCE_TYPES = ("image", "video", "shortvideo")
 
 
 STAFF_BY_OPENID = Prepared(lambda: Staff.select().where(Staff.openid == S_TEXT), openid=S_TEXT)
+AWAIT = Prepared(lambda: Staff.update(awaiting=S_TEXT, awaiting_at=S_TIME).where(Staff.id == S_ID),
+                 target=S_TEXT, at=S_TIME, id=S_ID)
 
 
 @dataclass(frozen=True)
@@ -64,7 +66,7 @@ def handle(msg: Inbound, ctx: Context) -> str | None:
     if msg.type == "voice" and not text:
         return T.VOICE_UNHEARD
     if text:
-        several = bool(_SEVERAL.search(unicodedata.normalize("NFKC", raw)))
+        several = sum(c.isdigit() for c in raw) > 1 and bool(_SEVERAL.search(unicodedata.normalize("NFKC", raw)))
         return on_command(person, text, ctx, several)
     return T.HINT
 
@@ -218,7 +220,7 @@ def record(person: Staff, checklist: Checklist, item: Item, ctx: Context,
 def _await(person: Staff, target: str | None, ctx: Context) -> None:
     """Set (or with None, end) the item the person's next photo belongs to: see on_evidence."""
     at = to_utc(ctx.now) if target else None
-    Staff.update(awaiting=target, awaiting_at=at).where(Staff.id == person.id).execute()
+    AWAIT.execute(target=target, at=at, id=person.id)
     person.awaiting, person.awaiting_at = target, at
 
 

@@ -20,6 +20,11 @@ class Recorded:
 DONE = Prepared(lambda: CheckIn.select(CheckIn.item).where((CheckIn.staff == S_ID) & (CheckIn.checklist == S_TEXT)
                                                           & (CheckIn.year == S_YEAR)),
                 staff=S_ID, checklist=S_TEXT, year=S_YEAR)
+# A repeated check-in also says which done items carry evidence (it reads the table, not only
+# the index, so the new check-in path keeps to DONE).
+DONE_EVIDENCE = Prepared(lambda: CheckIn.select(CheckIn.item, CheckIn.evidence.is_null(False))
+                         .where((CheckIn.staff == S_ID) & (CheckIn.checklist == S_TEXT) & (CheckIn.year == S_YEAR)),
+                         staff=S_ID, checklist=S_TEXT, year=S_YEAR)
 ADD = Prepared(lambda: CheckIn.insert(staff=S_ID, department=S_INT, checklist=S_TEXT, item=S_TEXT2, year=S_YEAR,
                                       created_at=S_TIME, evidence_type=S_TEXT3, evidence=S_TEXT4).on_conflict_ignore(),
                staff=S_ID, department=S_INT, checklist=S_TEXT, item=S_TEXT2, year=S_YEAR, at=S_TIME,
@@ -36,13 +41,15 @@ def record(person: Staff, checklist: Checklist, item: Item, now: dt.datetime,
     # rowcount, not the returned id: SQLite's lastrowid survives an ignored insert.
     created = ADD.execute(staff=person.id, department=person.department_id, checklist=checklist.key, item=item.key,
                           year=checklist.year, at=to_utc(now), evidence_type=evidence_type, evidence=evidence).rowcount == 1
-    has_evidence = bool(evidence)
-    if not created:  # already done: attach evidence it lacks, or say whether it has some
-        if evidence:
-            add_evidence(person, checklist, item, evidence_type, evidence)
-        else:
-            has_evidence = _mine(person, checklist, item).where(CheckIn.evidence.is_null(False)).exists()
-    return Recorded(created, len(done_items(person, checklist)), len(checklist.items), has_evidence)
+    if created:
+        return Recorded(True, len(done_items(person, checklist)), len(checklist.items), bool(evidence))
+    # Already done: attach evidence it lacks, and say whether it has some.
+    if evidence:
+        add_evidence(person, checklist, item, evidence_type, evidence)
+    keys = {i.key for i in checklist.items}
+    rows = DONE_EVIDENCE.execute(staff=person.id, checklist=checklist.key, year=checklist.year).fetchall()
+    done = {key for key, _ in rows} & keys
+    return Recorded(False, len(done), len(checklist.items), any(has for key, has in rows if key == item.key))
 
 
 def add_evidence(person: Staff, checklist: Checklist, item: Item, evidence_type: str, evidence: str) -> bool:
