@@ -63,7 +63,8 @@ class Staff(BaseModel):
     bound_at = DateTimeField(null=True)
     # The item the person's next photo belongs to ("checklist/item"): an evidence-required item
     # waiting for the photo that completes it, or a done one they asked about again. It holds
-    # for handlers.EVIDENCE_WINDOW from awaiting_at, and any other command ends it.
+    # for handlers.EVIDENCE_WINDOW from awaiting_at unless a newer check-in comes; when it ends,
+    # awaiting_at keeps the moment (see handlers.on_evidence).
     awaiting = CharField(max_length=80, null=True)
     awaiting_at = DateTimeField(null=True)
 

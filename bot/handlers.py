@@ -138,10 +138,13 @@ def on_command(person: Staff, text: str, ctx: Context, several: bool = False) ->
         return stats_text(person, ctx, ctx.plan.main)
     m = _STATS_OF.match(text)
     if m:  # "统计 结对": another checklist's participation
-        checklist = ctx.plan.find_checklist(m.group(2))
+        word = m.group(2).strip(_PUNCT)
+        checklist = ctx.plan.find_checklist(word)
+        if person.role not in ("organiser", "leader"):
+            return T.REFUSED
         if checklist is None:
             shorts = [c.short for c in ctx.plan.checklists]
-            return T.NO_SUCH_CHECKLIST.format(word=m.group(2), names="、".join(shorts), example=shorts[-1])
+            return T.NO_SUCH_CHECKLIST.format(word=word, names="、".join(shorts), example=shorts[-1])
         return stats_text(person, ctx, checklist)
     if any(text.startswith(word) for word in _PROGRESS):  # "进度 结对": progress lists every checklist
         return progress_text(person, ctx)
@@ -219,7 +222,7 @@ def record(person: Staff, checklist: Checklist, item: Item, ctx: Context,
 
 def _await(person: Staff, target: str | None, ctx: Context) -> None:
     """Set (or with None, end) the item the person's next photo belongs to: see on_evidence."""
-    at = to_utc(ctx.now) if target else None
+    at = to_utc(ctx.now)
     AWAIT.execute(target=target, at=at, id=person.id)
     person.awaiting, person.awaiting_at = target, at
 
@@ -258,27 +261,39 @@ def on_evidence(person: Staff, msg: Inbound, ctx: Context) -> str:
     person was asked a photo for (awaiting) or their latest check-in still without one. So
     "1" (which waits for a photo), then "2", then a photo documents 2; chat or 进度 in between
     changes nothing. A wait is not ended by every other message: that would cost a write on
-    the check-in path (bench/webhook.py); it ends with the photo, an undo of it, or the window."""
+    the check-in path (bench/webhook.py); it ends with the photo, an undo of it, or the window.
+
+    When a wait ends, awaiting_at keeps the moment: a wait is a fence, and check-ins from before
+    it never take a later photo (the second of two photos sent together, or a photo after a
+    wait that is void: last year's, or for an item no longer in the plan)."""
     evidence, kind = msg.media_id or msg.pic_url, T.EVIDENCE_KINDS[msg.type]
     since = to_utc(ctx.now) - EVIDENCE_WINDOW
+    awaited = _awaited(person, ctx, since)
+    if awaited is None and person.awaiting_at is not None and person.awaiting_at > since:
+        since = person.awaiting_at
     latest = (CheckIn.select().where((CheckIn.staff == person) & (CheckIn.created_at >= since)
                                      & CheckIn.evidence.is_null())
               .order_by(CheckIn.created_at.desc(), CheckIn.id.desc()).first())
-    awaited = _awaited(person, ctx, since)
+    latest_item = _in_plan(ctx.plan, latest) if latest else None
     if person.awaiting:
         _await(person, None, ctx)
-    if awaited is not None and (latest is None or latest.created_at < awaited[2]):
+    if awaited is not None and (latest_item is None or latest.created_at < awaited[2]):
         checklist, item, _ = awaited
         if item.key not in checkins.done_items(person, checklist):
             return record(person, checklist, item, ctx, msg.type, evidence)
         if checkins.add_evidence(person, checklist, item, msg.type, evidence):
             return T.EVIDENCE_SAVED.format(kind=kind, item=item.name)
-    checklist = ctx.plan.checklist(latest.checklist) if latest else None
-    if latest is None or checklist is None:
+    if latest_item is None:
         return T.EVIDENCE_NO_TARGET.format(kind=kind)
     latest.evidence_type, latest.evidence = msg.type, evidence
     latest.save()
-    return T.EVIDENCE_SAVED.format(kind=kind, item=checklist.item(latest.item).name)
+    return T.EVIDENCE_SAVED.format(kind=kind, item=latest_item.name)
+
+
+def _in_plan(plan: Plan, row: CheckIn) -> Item | None:
+    """The plan's item for a check-in row, or None when its checklist or item has left the plan."""
+    checklist = plan.checklist(row.checklist)
+    return next((i for i in checklist.items if i.key == row.item), None) if checklist else None
 
 
 def _awaited(person: Staff, ctx: Context, since: dt.datetime) -> tuple[Checklist, Item, dt.datetime] | None:

@@ -32,7 +32,11 @@ def wait_for(url: str, seconds: float = 30.0) -> bool:
 
 
 def _interrupt(signum, frame):
-    raise KeyboardInterrupt  # SIGTERM stops the children the same way Ctrl-C does
+    """Ctrl-C or SIGTERM: stop the children. Further signals are ignored from here on, so that
+    an impatient second one cannot cut the clean-up short and orphan them."""
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_IGN)
+    raise KeyboardInterrupt
 
 
 def _default_sigint() -> None:
@@ -40,7 +44,8 @@ def _default_sigint() -> None:
 
 
 def main() -> int:
-    signal.signal(signal.SIGTERM, _interrupt)
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, _interrupt)
     host = os.environ.get("HOST", "127.0.0.1")
     port = int(os.environ.get("PORT", "8000"))
     emu_port = int(os.environ.get("EMU_PORT", str(port + 1)))
@@ -49,16 +54,14 @@ def main() -> int:
     local = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
     env = dict(os.environ, TUANJIE_WECHAT_API_BASE=f"http://{local}:{emu_port}")
     py = sys.executable
-    procs = [
-        subprocess.Popen(args, cwd=APP_ROOT, env=env, preexec_fn=_default_sigint) for args in (
-            [py, "-m", "emulator", "--host", host, "--port", str(emu_port), "--webhook",
-             f"http://{local}:{port}/wechat"],
-            [py, "-m", "flask", "--app", "server", "run", "--host", host, "--port", str(port)],
-            # Reminders land in the chat page as template cards, on workdays in daytime.
-            [py, "-m", "flask", "--app", "server", "scheduler"],
-        )
-    ]
+    procs: list[subprocess.Popen] = []
     try:
+        for args in ([py, "-m", "emulator", "--host", host, "--port", str(emu_port), "--webhook",
+                      f"http://{local}:{port}/wechat"],
+                     [py, "-m", "flask", "--app", "server", "run", "--host", host, "--port", str(port)],
+                     # Reminders land in the chat page as template cards, on workdays in daytime.
+                     [py, "-m", "flask", "--app", "server", "scheduler"]):
+            procs.append(subprocess.Popen(args, cwd=APP_ROOT, env=env, preexec_fn=_default_sigint))
         if not (wait_for(f"http://{local}:{port}/healthz") and wait_for(f"http://{local}:{emu_port}/chat/api/state")):
             print("server or emulator did not start; see the messages above", file=sys.stderr)
             return 1
@@ -75,7 +78,7 @@ def main() -> int:
     except KeyboardInterrupt:
         return 0
     finally:
-        for sig in (signal.SIGINT, signal.SIGTERM):  # a second Ctrl-C must not cut the clean-up short
+        for sig in (signal.SIGINT, signal.SIGTERM):  # also when the children stopped by themselves
             signal.signal(sig, signal.SIG_IGN)
         for p in procs:
             if p.poll() is None:

@@ -175,5 +175,7 @@ def test_stats_of_another_checklist_by_its_name(world):
     assert world.say("o-alice", "统计").startswith("「五个一」参与率 0%（0/5）")
     assert world.say("o-dave", "统计 结对").startswith("组织科「结对认亲」参与率 50%（1/2）")
     assert world.say("o-alice", "统计 春游").startswith("没有「春游」清单。可统计：五个一、结对")
+    assert world.say("o-alice", "统计：结对。").startswith("「结对认亲」参与率")  # as voice writes it
     assert "仅对组织者" in world.say("o-erin", "统计 结对")
+    assert "仅对组织者" in world.say("o-erin", "统计 春游")
     assert "Erin的进度" in world.say("o-erin", "进度 结对")

@@ -130,6 +130,8 @@ def test_a_photo_goes_to_what_came_last_the_awaited_item_or_a_check_in(make_worl
     assert "没看懂" in world.say("o-bob", "好的")  # chat, or a look at the progress, changes nothing
     world.send(inbound.event("o-bob", "CLICK", "PROGRESS"))
     assert world.send(inbound.image("o-bob", "P1")).startswith("✅ 已记录：交一张合影")
+    # A second photo sent with it does not fall back to the check-in from before the wait.
+    assert "已收到" in world.send(inbound.image("o-bob", "P1b"))
     assert [(c.item, c.evidence) for c in CheckIn.select().order_by(CheckIn.item)] == [("photo", "P1"),
                                                                                         ("talk", None)]
     # Asked again about a done item that has no photo: the next photo documents it.
@@ -141,8 +143,18 @@ def test_a_photo_goes_to_what_came_last_the_awaited_item_or_a_check_in(make_worl
 
 def test_a_wait_from_last_year_is_over(make_world, tmp_path):
     tz = dt.timezone(dt.timedelta(hours=8))
-    world, clock = world_with_plan(make_world, tmp_path, dt.datetime(2026, 12, 31, 23, 50, tzinfo=tz))
+    world, clock = world_with_plan(make_world, tmp_path, dt.datetime(2026, 12, 31, 23, 45, tzinfo=tz))
+    world.say("o-bob", "2")
+    clock.now = dt.datetime(2026, 12, 31, 23, 50, tzinfo=tz)
     assert "需要凭证" in world.say("o-bob", "1")
     clock.now = dt.datetime(2027, 1, 1, 0, 5, tzinfo=tz)
+    assert "已收到" in world.send(inbound.image("o-bob", "P1"))  # nor is last year's check-in before it
+    assert [(c.item, c.evidence) for c in CheckIn.select()] == [("talk", None)]
+
+
+def test_a_photo_after_a_check_in_of_an_item_since_removed_from_the_plan_is_no_crash(make_world, tmp_path):
+    tz = dt.timezone(dt.timedelta(hours=8))
+    world, clock = world_with_plan(make_world, tmp_path, dt.datetime(2026, 5, 11, 10, tzinfo=tz))
+    world.say("o-bob", "2")
+    CheckIn.update(item="dropped").execute()  # as if the plan had lost the item since
     assert "已收到" in world.send(inbound.image("o-bob", "P1"))
-    assert CheckIn.select().count() == 0
