@@ -151,7 +151,13 @@ class Config:
 
     @property
     def plan_path(self) -> Path:
-        return self.path(self.campaign.plan)
+        """The plan file: a relative path is looked for beside the config file, then among the
+        plans shipped with Tuanjie (so "plans/minzu_tuanjie.toml" from the example config still
+        names the seed plan when the config lives in /etc)."""
+        own = self.path(self.campaign.plan)
+        shipped = APP_ROOT / self.campaign.plan
+        return shipped if not own.exists() and not Path(self.campaign.plan).is_absolute() and shipped.is_file() \
+            else own
 
 
 _SECTIONS = {
@@ -238,7 +244,8 @@ def validate(cfg: Config) -> Config:
     if cfg.plan_path.is_dir():
         raise ConfigError(f"campaign.plan: {cfg.plan_path} is a directory; name the plan's .toml file")
     if not cfg.plan_path.is_file():
-        raise ConfigError(f"campaign.plan: file {cfg.plan_path} does not exist")
+        tried = "" if Path(cfg.campaign.plan).is_absolute() else f" (nor {APP_ROOT / cfg.campaign.plan})"
+        raise ConfigError(f"campaign.plan: file {cfg.plan_path} does not exist{tried}")
     if cfg.api.token and len(cfg.api.token.strip()) < 12:
         raise ConfigError("api.token: must be at least 12 characters")
     b = cfg.binding

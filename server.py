@@ -29,6 +29,8 @@ from schedules.jobs import Jobs
 from runtime import Runtime
 
 DEMO_ROSTER = APP_ROOT / "plans" / "demo_roster.csv"
+# Left unbound by `demo`, so that the chat page's 访客 has a binding code to try (bind-codes).
+DEMO_GUEST_PHONE = "13800000024"
 
 
 def create_app(config: Config | None = None, clock=None) -> Flask:
@@ -145,7 +147,7 @@ def register_cli(app: Flask) -> None:
             raise click.ClickException(
                 f"demo adds made-up people to the roster; refused while wechat.api_base is "
                 f"{rt.config.wechat.api_base} (the real platform). It is for a local emulator, as `make run` uses.")
-        phones = [row["phone"] for _, row in roster.read_rows(DEMO_ROSTER)]
+        phones = [row["phone"] for _, row in roster.read_rows(DEMO_ROSTER) if row["phone"] != DEMO_GUEST_PHONE]
         with db.connection_context():
             create_schema()
             report = roster.import_roster(DEMO_ROSTER)
@@ -153,7 +155,8 @@ def register_cli(app: Flask) -> None:
                 for person in Staff.select().where(Staff.openid.is_null() & Staff.phone.in_(phones)):
                     person.openid = f"demo-{person.phone}"
                     person.save()
-        click.echo(f"demo roster: {report.summary()}; demo users bound as demo-<phone>")
+        click.echo(f"demo roster: {report.summary()}; demo users bound as demo-<phone>, "
+                   f"except {DEMO_GUEST_PHONE}, left for trying bind-codes")
 
     @app.cli.command("create-menu")
     def create_menu():

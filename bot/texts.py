@@ -51,7 +51,7 @@ CLOSED_UNDO = "「{checklist}」不在开放期（{opens}—{closes}），暂不
 NEED_EVIDENCE = "「{item}」需要凭证：请在30分钟内直接发送照片或视频，收到即记为完成。"
 
 EVIDENCE_SAVED = "{kind}已作为「{item}」的凭证存档。"
-EVIDENCE_NO_TARGET = "已收到。如需作为凭证：先回复那一项（如「打卡 1」，已完成的也可以），再发{kind}。"
+EVIDENCE_NO_TARGET = "{kind}未存为凭证：先回复要存的那一项（如「打卡 1」，已完成的也可以），再发{kind}。"
 EVIDENCE_KINDS = {"image": "照片", "video": "视频", "shortvideo": "视频"}
 
 PROGRESS_HEAD = "{name}的进度"

@@ -41,7 +41,8 @@ def api_stats():
     rt = runtime()
     plan = rt.plan_on(rt.clock().date())
     key = request.args.get("checklist")
-    checklist = plan.main if key is None else plan.checklist(key)
+    # By key (wuge, pairing) or by any word that names it in chat (结对, 六个一).
+    checklist = plan.main if key is None else plan.checklist(key) or plan.find_checklist(key)
     if checklist is None:
         known = ", ".join(c.key for c in plan.checklists)
         raise ApiError(404, f"no checklist {key!r} in the plan (known: {known})")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -29,6 +30,16 @@ def wait_for(url: str, seconds: float = 30.0) -> bool:
             pass
         time.sleep(0.2)
     return False
+
+
+def _in_use(host: str, port: int) -> bool:
+    """Something already answers there: the new server would fail to bind while the old one
+    answered our start-up checks."""
+    try:
+        with socket.create_connection((host, port), timeout=1):
+            return True
+    except OSError:
+        return False
 
 
 def _interrupt(signum, frame):
@@ -53,6 +64,11 @@ def main() -> int:
     # public secrets are only accepted towards a loopback API (config.py).
     local = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
     env = dict(os.environ, TUANJIE_WECHAT_API_BASE=f"http://{local}:{emu_port}")
+    for p in (port, emu_port):
+        if _in_use(local, p):
+            print(f"port {p} on {local} is in use (another `make run`?): stop it, or choose another with "
+                  f"PORT=…", file=sys.stderr)
+            return 1
     py = sys.executable
     procs: list[subprocess.Popen] = []
     try:

@@ -58,6 +58,14 @@ def test_demo_loads_the_roster_with_bound_users_and_exempt_people(world):
     assert "已完成 1/5" in world.say("demo-13800000002", "打卡 1")
     # The unit's own people are not the demo's: they still bind with a code.
     assert Staff.get(Staff.phone == "13900000001").openid is None
+    # One demo person is left unbound, so the chat page's guest can try a binding code.
+    guest = Staff.get(Staff.phone == "13800000024")
+    assert guest.openid is None
+    out = world.tmp / "guest.csv"
+    assert world.cli("bind-codes", "--department", guest.department.name, "--out", str(out)).exit_code == 0
+    code = next(line.split(",")[-1] for line in out.read_text(encoding="utf-8-sig").splitlines()
+                if ",13800000024," in line)
+    assert world.say("o-guest", f"绑定 {code}").startswith("绑定成功：宣传科 古丽娜")
 
 
 def test_demo_is_refused_towards_the_real_platform(make_world):

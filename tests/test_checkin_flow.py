@@ -47,6 +47,7 @@ def test_other_checklists_are_addressed_by_short_name(world):
     assert world.stats()["overall"]["participants"] == 0
     pairing = world.stats(checklist="pairing")
     assert pairing["overall"]["participants"] == 1 and pairing["checklist"]["name"] == "结对认亲"
+    assert world.stats(checklist="结对") == pairing  # the API takes the chat's words too
     assert "「结对认亲」打卡" in world.say("o-bob", "结对")
 
 

@@ -104,6 +104,13 @@ def test_relative_paths_are_resolved_against_the_config_file(tmp_path):
     (tmp_path / "plans" / "p.toml").write_text(SEED.read_text(encoding="utf-8"), encoding="utf-8")
     cfg = load_config(write(tmp_path, ACCOUNT + '[campaign]\nplan = "plans/p.toml"'), environ={})
     assert cfg.plan_path == tmp_path / "plans" / "p.toml"
+    # The example's plan path, from a config elsewhere (/etc), still finds the shipped seed plan...
+    cfg = load_config(write(tmp_path, ACCOUNT + '[campaign]\nplan = "plans/minzu_tuanjie.toml"'), environ={})
+    assert cfg.plan_path == SEED
+    # ...but a plan beside the config file comes first.
+    (tmp_path / "plans" / "minzu_tuanjie.toml").write_text(SEED.read_text(encoding="utf-8"), encoding="utf-8")
+    cfg = load_config(write(tmp_path, ACCOUNT + '[campaign]\nplan = "plans/minzu_tuanjie.toml"'), environ={})
+    assert cfg.plan_path == tmp_path / "plans" / "minzu_tuanjie.toml"
 
 
 def test_start_up_stops_with_the_message(tmp_path):

@@ -77,3 +77,16 @@ def test_a_background_make_run_stops_all_three_on_sigterm(tmp_path):
         for pid in kids:  # whatever the outcome, leave nothing running
             if alive(pid):
                 os.kill(pid, signal.SIGKILL)
+
+
+def test_a_second_make_run_on_busy_ports_says_so_instead_of_starting(tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = {k: v for k, v in os.environ.items() if not k.startswith("TUANJIE_")}
+        env.update(TUANJIE_DATABASE_URL=f"sqlite:///{tmp_path / 'demo.db'}", PORT=str(port), EMU_PORT=str(free_port()))
+        proc = subprocess.run([sys.executable, "-m", "emulator.demo"], cwd=APP_ROOT, env=env, capture_output=True,
+                              text=True, timeout=60)
+    assert proc.returncode == 1 and f"port {port} on 127.0.0.1 is in use" in proc.stderr, proc.stderr
+    assert "is running" not in proc.stdout

@@ -88,10 +88,10 @@ def test_the_wait_for_a_photo_ends_with_another_command_an_undo_or_the_window(ma
     assert [(c.item, c.evidence) for c in CheckIn.select()] == [("talk", "M-2")]
     assert "需要凭证" in world.say("o-bob", "1")
     assert "还没有打卡" in world.say("o-bob", "撤销 1")  # cancelling ends the wait too
-    assert "已收到" in world.send(inbound.image("o-bob", "M-3"))
+    assert "未存为凭证" in world.send(inbound.image("o-bob", "M-3"))
     assert "需要凭证" in world.say("o-bob", "1")
     clock.now += dt.timedelta(minutes=31)  # and so does the window
-    assert "已收到" in world.send(inbound.image("o-bob", "M-4"))
+    assert "未存为凭证" in world.send(inbound.image("o-bob", "M-4"))
     assert [c.item for c in CheckIn.select()] == ["talk"]
     assert "需要凭证" in world.say("o-bob", "1")
     assert world.send(inbound.video("o-bob", "V-1")).startswith("✅ 已记录：交一张合影")  # a video serves too
@@ -103,7 +103,7 @@ def test_a_done_item_asked_about_again_takes_the_next_photo(make_world, tmp_path
     world, clock = world_with_plan(make_world, tmp_path, dt.datetime(2026, 5, 11, 10, tzinfo=tz))
     world.say("o-bob", "2")
     clock.now += dt.timedelta(hours=2)
-    assert "已收到" in world.send(inbound.image("o-bob", "LATE"))  # too late to belong to the check-in
+    assert "未存为凭证" in world.send(inbound.image("o-bob", "LATE"))  # too late to belong to the check-in
     reply = world.say("o-bob", "2")
     assert "已打过卡" in reply and "如需补充凭证" in reply
     assert world.send(inbound.image("o-bob", "LATE")) == "照片已作为「讲一次」的凭证存档。"
@@ -131,7 +131,7 @@ def test_a_photo_goes_to_what_came_last_the_awaited_item_or_a_check_in(make_worl
     world.send(inbound.event("o-bob", "CLICK", "PROGRESS"))
     assert world.send(inbound.image("o-bob", "P1")).startswith("✅ 已记录：交一张合影")
     # A second photo sent with it does not fall back to the check-in from before the wait.
-    assert "已收到" in world.send(inbound.image("o-bob", "P1b"))
+    assert "未存为凭证" in world.send(inbound.image("o-bob", "P1b"))
     assert [(c.item, c.evidence) for c in CheckIn.select().order_by(CheckIn.item)] == [("photo", "P1"),
                                                                                         ("talk", None)]
     # Asked again about a done item that has no photo: the next photo documents it.
@@ -148,7 +148,7 @@ def test_a_wait_from_last_year_is_over(make_world, tmp_path):
     clock.now = dt.datetime(2026, 12, 31, 23, 50, tzinfo=tz)
     assert "需要凭证" in world.say("o-bob", "1")
     clock.now = dt.datetime(2027, 1, 1, 0, 5, tzinfo=tz)
-    assert "已收到" in world.send(inbound.image("o-bob", "P1"))  # nor is last year's check-in before it
+    assert "未存为凭证" in world.send(inbound.image("o-bob", "P1"))  # nor is last year's check-in before it
     assert [(c.item, c.evidence) for c in CheckIn.select()] == [("talk", None)]
 
 
@@ -157,4 +157,4 @@ def test_a_photo_after_a_check_in_of_an_item_since_removed_from_the_plan_is_no_c
     world, clock = world_with_plan(make_world, tmp_path, dt.datetime(2026, 5, 11, 10, tzinfo=tz))
     world.say("o-bob", "2")
     CheckIn.update(item="dropped").execute()  # as if the plan had lost the item since
-    assert "已收到" in world.send(inbound.image("o-bob", "P1"))
+    assert "未存为凭证" in world.send(inbound.image("o-bob", "P1"))
