@@ -117,6 +117,12 @@ def _recipients(plan, reminder, key, due, now, push, phase, department, pending_
     this_week = dict(Outbox.select(Outbox.staff, fn.COUNT(Outbox.id))
                      .where((Outbox.created_at >= since) & (Outbox.state != "failed"))
                      .group_by(Outbox.staff).tuples())
+    # The same reminder reaches a person once a day, however it was sent: the scheduler's
+    # occurrence, then an organiser's `push` of it (for a department, or the pending only).
+    midnight = to_utc(dt.datetime.combine(now.date(), dt.time(0), tzinfo=now.tzinfo))
+    sent_today = {staff for (staff,) in Outbox.select(Outbox.staff).join(Occurrence)
+                  .where((Occurrence.reminder == reminder.key) & (Outbox.created_at >= midnight)
+                         & (Outbox.state != "failed")).tuples()}
     prior = _prior_nudges(reminder) if reminder.escalate_after else {}
     window = _open_windows(now) if reminder.channel == "custom" else {}
     phase_obj = plan.phase(phase) if phase else None
@@ -137,6 +143,9 @@ def _recipients(plan, reminder, key, due, now, push, phase, department, pending_
             escalate.setdefault(person.department_id, []).append(person.name)
         if not person.openid:
             result.skipped["unbound"] += 1
+            continue
+        if person.id in sent_today:
+            result.skipped["sent_today"] += 1
             continue
         if this_week.get(person.id, 0) >= push.weekly_cap:
             result.skipped["weekly_cap"] += 1

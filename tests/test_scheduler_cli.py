@@ -100,6 +100,14 @@ def test_push_sends_through_the_api_and_a_rerun_sends_nothing_more(world, emu, t
     again = flask(config, "push", "--reminder", "monthly_talk", "--department", "办公室", "--now", "2026-12-02T10:05")
     assert "resuming" in again.stdout and "sent 0" in again.stdout
     assert sorted(sent_to(emu)) == ["o-alice", "o-bob"]
+    # The same reminder for everyone, later that day: those who had it are skipped, not sent it twice.
+    whole = flask(config, "push", "--reminder", "monthly_talk", "--now", "2026-12-02T11:00")
+    assert whole.returncode == 0 and "sent_today 2" in whole.stdout, whole.stdout
+    assert sorted(sent_to(emu)) == ["o-alice", "o-bob", "o-dave", "o-erin", "o-frank"]
+    # Another day is another reminder.
+    next_day = flask(config, "push", "--reminder", "monthly_talk", "--department", "办公室", "--dry-run",
+                     "--now", "2026-12-03T10:00")
+    assert "2 would get" in next_day.stdout and "sent_today" not in next_day.stdout, next_day.stdout
 
 
 def test_out_of_range_options_are_named(world):
