@@ -311,8 +311,9 @@ def make_database(url: str, base_dir: str | Path = "."):
             },
         )
     if url.startswith(("mysql://", "mysql+pool://")):
-        # MySQL's TEXT holds 65,535 bytes, one short of the largest body the webhook accepts.
-        return connect_url(url, field_types={"TEXT": "MEDIUMTEXT"})
+        # MySQL's TEXT holds 65,535 bytes, one short of the largest body the webhook accepts; its
+        # DATETIME drops fractions of a second, which order a person's messages within a second.
+        return connect_url(url, field_types={"TEXT": "MEDIUMTEXT", "DATETIME": "DATETIME(6)"})
     return connect_url(url)
 
 
@@ -332,7 +333,7 @@ def create_schema() -> list[str]:
     changes = [f"table {m._meta.table_name}" for m in ALL_MODELS if m._meta.table_name not in existing]
     changes += _add_columns(existing)
     if isinstance(db.obj, MySQLDatabase):
-        changes += _widen_mysql_text(existing)
+        changes += _widen_mysql(existing)
     if "column checkin.year" in changes:
         _backfill_checkin_year()
     # New indexes before the old ones go: on MySQL a foreign key needs some index at all times.
@@ -398,17 +399,26 @@ def _drop_obsolete(existing: set[str]) -> list[str]:
     return changes
 
 
-def _widen_mysql_text(existing: set[str]) -> list[str]:
-    """TEXT columns of a MySQL schema made before they were MEDIUMTEXT (see make_database)."""
+def _widen_mysql(existing: set[str]) -> list[str]:
+    """Columns of a MySQL schema made before make_database's field types: TEXT that should be
+    MEDIUMTEXT, and DATETIME without the fractions of a second that DATETIME(6) keeps."""
     changes = []
     for model, table in _upgraded(existing):
-        types = {c.name: c.data_type.lower() for c in db.get_columns(table)}
+        have = {name: (kind.lower(), precision) for name, kind, precision in db.execute_sql(
+            "SELECT COLUMN_NAME, DATA_TYPE, DATETIME_PRECISION FROM information_schema.COLUMNS "
+            "WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = %s", (table,)).fetchall()}
         for f in model._meta.sorted_fields:
-            if isinstance(f, TextField) and types.get(f.column_name) == "text":
-                # Written out: playhouse.migrate's alter_column_type emits invalid MySQL here.
-                db.execute_sql(f"ALTER TABLE {quote(table)} MODIFY {quote(f.column_name)} MEDIUMTEXT "
-                               + ("NULL" if f.null else "NOT NULL"))
-                changes.append(f"column {table}.{f.column_name} to MEDIUMTEXT")
+            kind, precision = have.get(f.column_name, (None, None))
+            if isinstance(f, TextField) and kind == "text":
+                wanted = "MEDIUMTEXT"
+            elif isinstance(f, DateTimeField) and kind == "datetime" and (precision or 0) < 6:
+                wanted = "DATETIME(6)"
+            else:
+                continue
+            # Written out: playhouse.migrate's alter_column_type emits invalid MySQL here.
+            db.execute_sql(f"ALTER TABLE {quote(table)} MODIFY {quote(f.column_name)} {wanted} "
+                           + ("NULL" if f.null else "NOT NULL"))
+            changes.append(f"column {table}.{f.column_name} to {wanted}")
     return changes
 
 

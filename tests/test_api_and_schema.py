@@ -150,6 +150,30 @@ def test_init_db_widens_mysql_text_columns_and_keeps_their_rows(world):
     assert "up to date" in world.cli("init-db").output
 
 
+def test_mysql_keeps_fractions_of_a_second_also_after_an_upgrade(world):
+    import datetime as dt
+
+    from peewee import MySQLDatabase
+
+    from models import CheckIn
+
+    if not isinstance(db.obj, MySQLDatabase):
+        pytest.skip("SQLite and PostgreSQL keep microseconds anyway")
+    bind(world, "13900000002", "o-bob")
+    world.say("o-bob", "1")
+    moment = dt.datetime(2026, 5, 11, 10, 0, 0, 700000)
+    with db.connection_context():
+        CheckIn.update(created_at=moment).execute()
+        assert CheckIn.get().created_at == moment  # a new schema: DATETIME(6)
+        db.execute_sql("ALTER TABLE checkin MODIFY created_at DATETIME NOT NULL")  # as made before
+    result = world.cli("init-db")
+    assert "column checkin.created_at to DATETIME(6)" in result.output, result.output
+    with db.connection_context():
+        CheckIn.update(created_at=moment).execute()
+        assert CheckIn.get().created_at == moment and CheckIn.select().count() == 1
+    assert "up to date" in world.cli("init-db").output
+
+
 def test_a_persons_done_items_are_read_from_a_prefix_of_the_unique_index(world):
     """Not a scan of everyone's check-ins: the check-in reply stays as fast at 300k rows as at 3."""
     from campaign.checkins import DONE
