@@ -120,9 +120,10 @@ def _recipients(plan, reminder, key, due, now, push, phase, department, pending_
     # The same reminder reaches a person once a day, however it was sent: the scheduler's
     # occurrence, then an organiser's `push` of it (for a department, or the pending only).
     midnight = to_utc(dt.datetime.combine(now.date(), dt.time(0), tzinfo=now.tzinfo))
+    # (Today's occurrences first: a weekly nudge's earlier ones hold a row per person each.)
     sent_today = {staff for (staff,) in Outbox.select(Outbox.staff).join(Occurrence)
-                  .where((Occurrence.reminder == reminder.key) & (Outbox.created_at >= midnight)
-                         & (Outbox.state != "failed")).tuples()}
+                  .where((Occurrence.reminder == reminder.key) & (Occurrence.created_at >= midnight)
+                         & (Outbox.created_at >= midnight) & (Outbox.state != "failed")).tuples()}
     prior = _prior_nudges(reminder) if reminder.escalate_after else {}
     window = _open_windows(now) if reminder.channel == "custom" else {}
     phase_obj = plan.phase(phase) if phase else None
