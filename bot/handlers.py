@@ -274,7 +274,8 @@ def on_evidence(person: Staff, msg: Inbound, ctx: Context) -> str:
     latest = (CheckIn.select().where((CheckIn.staff == person) & (CheckIn.created_at >= since)
                                      & CheckIn.evidence.is_null())
               .order_by(CheckIn.created_at.desc(), CheckIn.id.desc()).first())
-    latest_item = _in_plan(ctx.plan, latest) if latest else None
+    found = ctx.plan.item_of(latest.checklist, latest.item) if latest else None
+    latest_item = found[1] if found else None
     if person.awaiting:
         _await(person, None, ctx)
     if awaited is not None and (latest_item is None or latest.created_at < awaited[2]):
@@ -290,12 +291,6 @@ def on_evidence(person: Staff, msg: Inbound, ctx: Context) -> str:
     return T.EVIDENCE_SAVED.format(kind=kind, item=latest_item.name)
 
 
-def _in_plan(plan: Plan, row: CheckIn) -> Item | None:
-    """The plan's item for a check-in row, or None when its checklist or item has left the plan."""
-    checklist = plan.checklist(row.checklist)
-    return next((i for i in checklist.items if i.key == row.item), None) if checklist else None
-
-
 def _awaited(person: Staff, ctx: Context, since: dt.datetime) -> tuple[Checklist, Item, dt.datetime] | None:
     """(checklist, item, since when) of the person's wait for a photo, if it still holds: within
     the window and asked in this campaign year (a wait from 23:50 on 31 December is over)."""
@@ -305,9 +300,8 @@ def _awaited(person: Staff, ctx: Context, since: dt.datetime) -> tuple[Checklist
     if at.replace(tzinfo=dt.timezone.utc).astimezone(ctx.now.tzinfo).year != ctx.today.year:
         return None
     checklist_key, _, item_key = person.awaiting.partition("/")
-    checklist = ctx.plan.checklist(checklist_key)
-    item = next((i for i in checklist.items if i.key == item_key), None) if checklist else None
-    return (checklist, item, at) if item is not None else None
+    found = ctx.plan.item_of(checklist_key, item_key)
+    return (*found, at) if found else None
 
 
 def checklist_text(person: Staff, checklist: Checklist, ctx: Context) -> str:

@@ -38,6 +38,11 @@ class Item:
     aliases: tuple[str, ...]
     evidence_required: bool = False
 
+    @cached_property
+    def words(self) -> frozenset[str]:
+        """Every word that names the item in a message (normalised): key, name, aliases."""
+        return frozenset({self.key, normalise(self.name), *self.aliases})
+
 
 @dataclass(frozen=True)
 class Checklist:
@@ -50,6 +55,11 @@ class Checklist:
     closes: dt.date
     main: bool = False
     year: int = 0  # the campaign year: check-ins are counted per year
+
+    @cached_property
+    def words(self) -> frozenset[str]:
+        """Every word that names the checklist in a message (normalised): key, short name, name, aliases."""
+        return frozenset({self.key, normalise(self.short), normalise(self.name), *self.aliases})
 
     def is_open(self, day: dt.date) -> bool:
         return self.opens <= day <= self.closes
@@ -66,13 +76,10 @@ class Checklist:
         number = number_word(word)
         if number is not None:
             return self.item_by_number(number)
-        for item in self.items:
-            if word in (item.key, normalise(item.name)) or word in item.aliases:
-                return item
-        return None
+        return next((item for item in self.items if word in item.words), None)
 
-    def item(self, key: str) -> Item:
-        return next(i for i in self.items if i.key == key)
+    def item(self, key: str) -> Item | None:
+        return next((i for i in self.items if i.key == key), None)
 
 
 REMINDER_KINDS = ("phase_start", "phase_end", "monthly", "nudge")
@@ -132,21 +139,24 @@ class Plan:
     def checklist(self, key: str) -> Checklist | None:
         return next((c for c in self.checklists if c.key == key), None)
 
+    def item_of(self, checklist_key: str, item_key: str) -> tuple[Checklist, Item] | None:
+        """(checklist, item) by their keys, as a check-in row stores them; None when either has
+        left the plan."""
+        checklist = self.checklist(checklist_key)
+        item = checklist.item(item_key) if checklist else None
+        return (checklist, item) if item else None
+
     @cached_property
     def prefixes(self) -> tuple[tuple[str, Checklist], ...]:
         """(word, checklist) for every word that names a checklist, longest first: how a
         message like "结对 2" is split. Computed once per plan; the webhook asks for every message."""
-        pairs = {(word, c.key): c for c in self.checklists
-                 for word in {c.key, normalise(c.short), normalise(c.name), *c.aliases}}
+        pairs = {(word, c.key): c for c in self.checklists for word in c.words}
         return tuple((word, c) for (word, _), c in sorted(pairs.items(), key=lambda kv: -len(kv[0][0])))
 
     def find_checklist(self, word: str) -> Checklist | None:
         """A checklist by its key, short name, name or alias."""
         word = normalise(word)
-        for c in self.checklists:
-            if word in (c.key, normalise(c.short), normalise(c.name)) or word in c.aliases:
-                return c
-        return None
+        return next((c for c in self.checklists if word in c.words), None)
 
     def phase_on(self, day: dt.date) -> Phase | None:
         return next((p for p in self.phases if p.start <= day <= p.end), None)
@@ -408,9 +418,9 @@ def _check_shadowing(checklists: list[Checklist], fail) -> None:
     on checklist words first (bot.handlers.resolve), so with 团结 naming a checklist, 团结故事
     would be read as that checklist's item 故事, not the main list's 团结故事."""
     main = next(c for c in checklists if c.main)
-    item_words = {word: item.key for item in main.items for word in {item.key, normalise(item.name), *item.aliases}}
+    item_words = {word: item.key for item in main.items for word in item.words}
     for i, c in enumerate(checklists):
-        for word in sorted({c.key, normalise(c.short), normalise(c.name), *c.aliases}):
+        for word in sorted(c.words):
             clash = next((w for w in sorted(item_words) if w.startswith(word)), None)
             if clash is not None:
                 fail(f"checklists[{i}].aliases", f"{word!r} names checklist {c.key!r} and begins {clash!r}, a word of "
