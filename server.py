@@ -22,7 +22,7 @@ from flask import Flask
 from peewee import InterfaceError, OperationalError, SqliteDatabase
 
 from campaign import binding, roster
-from campaign.plan import PlanError, load_plan
+from campaign.plan import YEARS, PlanError, load_plan
 from config import APP_ROOT, Config, ConfigError, load_config, redact
 from models import Department, Outbox, Staff, create_schema, db, init_database
 from schedules.jobs import Jobs
@@ -129,9 +129,7 @@ def register_cli(app: Flask) -> None:
             raise click.ClickException(f"--out {out} already exists (it may hold codes still to hand out); "
                                        "choose another name, or add --force to overwrite it")
         with db.connection_context():
-            if department is not None and not Department.select().where(Department.name == department).exists():
-                raise click.ClickException(f"--department: no department {department!r} on the roster "
-                                           f"(departments: {department_names()})")
+            require_department(department)
             try:
                 issued = binding.issue_codes(rt.clock(), rt.bind_policy, department, rebind,
                                              deliver=lambda codes: write_codes(out, codes))
@@ -247,9 +245,7 @@ def register_cli(app: Flask) -> None:
         if reminder is None:
             known = ", ".join(r.key for r in plan.reminders) or "none"
             raise click.ClickException(f"no reminder {name!r} in the plan (known: {known})")
-        if department is not None and not Department.select().where(Department.name == department).exists():
-            raise click.ClickException(f"--department: no department {department!r} on the roster "
-                                       f"(departments: {department_names()})")
+        require_department(department)
         # One manual push per reminder, day and audience: a rerun resumes it. Long department
         # names are hashed to keep the key within its column.
         dept = department if department is None or len(department) <= 40 else \
@@ -275,9 +271,13 @@ def register_cli(app: Flask) -> None:
         click.echo(summary.describe())
 
 
-def department_names(limit: int = 20) -> str:
+def require_department(name: str | None, limit: int = 20) -> None:
+    """--department names a department on the roster (None: all), or the command stops listing them."""
+    if name is None or Department.select().where(Department.name == name).exists():
+        return
     names = [d.name for d in Department.select(Department.name).order_by(Department.name).limit(limit + 1)]
-    return ", ".join(names[:limit]) + (", ..." if len(names) > limit else "") if names else "none yet"
+    known = ", ".join(names[:limit]) + (", ..." if len(names) > limit else "") if names else "none yet"
+    raise click.ClickException(f"--department: no department {name!r} on the roster (departments: {known})")
 
 
 def parse_now(text: str | None, rt: Runtime) -> dt.datetime:
@@ -287,8 +287,8 @@ def parse_now(text: str | None, rt: Runtime) -> dt.datetime:
         value = dt.datetime.fromisoformat(text)
     except ValueError:
         raise click.ClickException(f"--now: {text!r} is not an ISO time like 2026-05-06T09:30") from None
-    if not 2000 <= value.year <= 2100:  # the years a plan can have (campaign/plan.py)
-        raise click.ClickException(f"--now: {text!r} is outside the years 2000-2100 a plan can cover")
+    if value.year not in YEARS:
+        raise click.ClickException(f"--now: {text!r} is outside the years {YEARS[0]}-{YEARS[-1]} a plan can cover")
     return value if value.tzinfo else value.replace(tzinfo=rt.config.tz)
 
 

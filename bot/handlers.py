@@ -24,7 +24,7 @@ _UNDO = re.compile(r"^(?:撤销|取消|undo)(.*)$", re.I)
 _PROGRESS = {"进度", "我的进度", "查看进度"}
 _HELP = {"帮助", "help", "?", "菜单", "指令"}
 _STATS = {"统计", "参与率", "stats"}
-_STATS_OF = re.compile(r"^(统计|参与率|stats)(.+)$")
+_STATS_OF = re.compile("^(" + "|".join(map(re.escape, _STATS)) + ")(.+)$")
 # End punctuation that voice recognition adds ("打卡2。") or people type; "?" alone stays (help).
 _PUNCT = "。．.，,、！!？?～~…；;：:\"'“”‘’（）()【】「」《》 \u3000"
 # Two numbers in one message: "打卡 1 2", "1、2", "1和2".

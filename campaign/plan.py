@@ -162,6 +162,8 @@ class Plan:
         return next((p for p in self.phases if p.start <= day <= p.end), None)
 
 
+YEARS = range(2000, 2101)  # the campaign years a plan can have
+
 _CN_DIGITS = {c: n for n, c in enumerate("一二三四五六七八九", start=1)}
 _CN_NUMBER = re.compile(r"^([一二三四五六七八九]?)(十?)([一二三四五六七八九]?)$")
 
@@ -210,8 +212,8 @@ def parse_plan(raw: dict, path, today: dt.date) -> Plan:
         return value.strip()
 
     year = raw.get("year", today.year)
-    if not isinstance(year, int) or not 2000 <= year <= 2100:
-        fail("year", f"must be a year between 2000 and 2100, got {year!r}")
+    if not isinstance(year, int) or year not in YEARS:
+        fail("year", f"must be a year between {YEARS[0]} and {YEARS[-1]}, got {year!r}")
 
     def date(table, key, where, default=None):
         value = table.get(key, default)

@@ -211,7 +211,7 @@ class Sender:
 
     def _crashed(self, row_id: int, exc: Exception, summary: SendSummary) -> str:
         """An unexpected error around a send: we cannot tell whether it left, so never resend."""
-        return self._unknown(row_id, f"sender error: {type(exc).__name__}: {exc}", summary)
+        return self._unknown(row_id, f"sender error: {_described(exc)}", summary)
 
     def _unknown(self, row_id: int, error: str, summary: SendSummary, **changes) -> str:
         """The message may or may not have left: never resent, left for organisers to see."""

@@ -69,7 +69,8 @@ def test_demo_loads_the_roster_with_bound_users_and_exempt_people(world):
 
 
 def test_demo_is_refused_towards_the_real_platform(make_world):
-    world = make_world(api_base="https://api.weixin.qq.com", aes_key="0123456789abcdefghijklmnopqrstuvwxyzABCDEFG")
+    # Any API base that is not loopback counts as the real platform; this one resolves nowhere.
+    world = make_world(api_base="https://wechat-api.invalid", aes_key="0123456789abcdefghijklmnopqrstuvwxyzABCDEFG")
     result = world.cli("demo")
     assert result.exit_code != 0 and "refused" in result.output and "wechat.api_base" in result.output
     assert not Staff.select().where(Staff.phone == "13800000002").exists()
