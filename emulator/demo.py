@@ -2,9 +2,10 @@
 
 Ctrl-C or SIGTERM stops all three. Waiting for start-up is a bounded poll of /healthz.
 
-A shell that starts `make run &` without job control makes it ignore SIGINT, and children
-inherit that: they are started with SIGINT back at its default, so the SIGINT sent to them at
-the end stops them, and a second signal during that clean-up cannot orphan them.
+A shell that starts `make run &` without job control makes it ignore SIGINT. The launcher
+handles SIGINT and SIGTERM itself before it starts the children, and a handled signal is
+back at its default after exec: the SIGINT sent to them at the end stops them. A second
+signal during that clean-up is ignored, so it cannot orphan them.
 """
 from __future__ import annotations
 
@@ -43,15 +44,16 @@ def _in_use(host: str, port: int) -> bool:
 
 
 def _interrupt(signum, frame):
-    """Ctrl-C or SIGTERM: stop the children. Further signals are ignored from here on, so that
-    an impatient second one cannot cut the clean-up short and orphan them."""
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, signal.SIG_IGN)
+    """Ctrl-C or SIGTERM: stop the children."""
+    _ignore_signals()
     raise KeyboardInterrupt
 
 
-def _default_sigint() -> None:
-    signal.signal(signal.SIGINT, signal.SIG_DFL)  # in the child, before exec: Python then handles it
+def _ignore_signals() -> None:
+    """From the first signal on, or once the children stopped by themselves: an impatient
+    second one must not cut the clean-up short and orphan them."""
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_IGN)
 
 
 def main() -> int:
@@ -77,7 +79,7 @@ def main() -> int:
                      [py, "-m", "flask", "--app", "server", "run", "--host", host, "--port", str(port)],
                      # Reminders land in the chat page as template cards, on workdays in daytime.
                      [py, "-m", "flask", "--app", "server", "scheduler"]):
-            procs.append(subprocess.Popen(args, cwd=APP_ROOT, env=env, preexec_fn=_default_sigint))
+            procs.append(subprocess.Popen(args, cwd=APP_ROOT, env=env))
         if not (wait_for(f"http://{local}:{port}/healthz") and wait_for(f"http://{local}:{emu_port}/chat/api/state")):
             print("server or emulator did not start; see the messages above", file=sys.stderr)
             return 1
@@ -94,8 +96,7 @@ def main() -> int:
     except KeyboardInterrupt:
         return 0
     finally:
-        for sig in (signal.SIGINT, signal.SIGTERM):  # also when the children stopped by themselves
-            signal.signal(sig, signal.SIG_IGN)
+        _ignore_signals()
         for p in procs:
             if p.poll() is None:
                 p.send_signal(signal.SIGINT)
