@@ -42,28 +42,28 @@ def _from_user(xml: str) -> str:
     return found.group(1) if found else ""
 
 
-def text(openid: str, content: str, msg_id: int | None = None, create_time: int | None = None) -> str:
+def _message(openid: str, msg_type: str, msg_id: int | None, create_time: int | None = None, **fields) -> str:
+    """A user's message (not an event): the envelope fields, the type's own, and its MsgId."""
     return _xml({"ToUserName": ACCOUNT, "FromUserName": openid, "CreateTime": create_time or int(time.time()),
-                 "MsgType": "text", "Content": content, "MsgId": msg_id or secrets.randbits(62)})
+                 "MsgType": msg_type, **fields, "MsgId": msg_id or secrets.randbits(62)})
+
+
+def text(openid: str, content: str, msg_id: int | None = None, create_time: int | None = None) -> str:
+    return _message(openid, "text", msg_id, create_time, Content=content)
 
 
 def image(openid: str, media_id: str, msg_id: int | None = None, pic_url: str = "http://127.0.0.1/pic.jpg") -> str:
-    return _xml({"ToUserName": ACCOUNT, "FromUserName": openid, "CreateTime": int(time.time()),
-                 "MsgType": "image", "PicUrl": pic_url, "MediaId": media_id, "MsgId": msg_id or secrets.randbits(62)})
+    return _message(openid, "image", msg_id, PicUrl=pic_url, MediaId=media_id)
 
 
 def voice(openid: str, media_id: str, recognition: str | None = None, msg_id: int | None = None) -> str:
     """A voice message; Recognition is there when the account has voice recognition on."""
-    fields = {"ToUserName": ACCOUNT, "FromUserName": openid, "CreateTime": int(time.time()), "MsgType": "voice",
-              "MediaId": media_id, "Format": "amr", "MsgId": msg_id or secrets.randbits(62)}
-    if recognition is not None:
-        fields["Recognition"] = recognition
-    return _xml(fields)
+    extra = {} if recognition is None else {"Recognition": recognition}
+    return _message(openid, "voice", msg_id, MediaId=media_id, Format="amr", **extra)
 
 
 def video(openid: str, media_id: str, msg_type: str = "video", msg_id: int | None = None) -> str:
-    return _xml({"ToUserName": ACCOUNT, "FromUserName": openid, "CreateTime": int(time.time()), "MsgType": msg_type,
-                 "MediaId": media_id, "ThumbMediaId": f"{media_id}-thumb", "MsgId": msg_id or secrets.randbits(62)})
+    return _message(openid, msg_type, msg_id, MediaId=media_id, ThumbMediaId=f"{media_id}-thumb")
 
 
 def event(openid: str, name: str, key: str | None = None, create_time: int | None = None) -> str:
