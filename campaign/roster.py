@@ -80,7 +80,7 @@ def read_rows(path: str | Path) -> list[tuple[int, dict]]:
                           f"(expected 姓名, 部门, 手机号, 角色, 状态 or name, department, phone, role, status, "
                           f"in a header row among the first {HEADER_SEARCH} non-blank lines)")
     header_line, header = table[start]
-    titles = [HEADERS.get(str(h or "").strip().lower()) for h in header]
+    titles = _fields(header)
     twice = next((f for f in REQUIRED + ("role", "status") if titles.count(f) > 1), None)
     if twice:
         where = ", ".join(_column_letter(i) for i, t in enumerate(titles) if t == twice)
@@ -112,12 +112,17 @@ def _header_at(table: list[tuple[int, list]]) -> int | None:
                  if all(f in _columns(cells) for f in REQUIRED)), None)
 
 
+def _fields(header) -> list[str | None]:
+    """The field each column's title names (姓名 -> name), None for other titles."""
+    return [HEADERS.get(str(h or "").strip().lower()) for h in header]
+
+
 def _columns(header) -> dict[str, int]:
     """{field: column index} for the titles of a header row that name a field (first wins)."""
     columns: dict[str, int] = {}
-    for index, title in enumerate(str(h or "").strip().lower() for h in header):
-        if title in HEADERS:
-            columns.setdefault(HEADERS[title], index)
+    for index, field_name in enumerate(_fields(header)):
+        if field_name is not None:
+            columns.setdefault(field_name, index)
     return columns
 
 
