@@ -1,34 +1,32 @@
-"""What a running app holds: the config, the loaded plan and the clock. Built by create_app."""
+"""What a running app holds, built once by create_app (the composition root): the config,
+the plan source, the clock, and the parts every side shares: one outbound client, the jobs."""
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
 from typing import Callable
 
 from flask import current_app
 
+from bot.client import Client, build_client
 from bot.security import Envelope
 from campaign.binding import BindPolicy
-from campaign.plan import Plan, load_plan
+from campaign.plan import Plan, PlanSource
 from config import Config
+from schedules.jobs import Jobs
 
 
 @dataclass(frozen=True)
 class Runtime:
     config: Config
-    plan: Plan  # as loaded at start-up (and validated then)
+    plans: PlanSource
     clock: Callable[[], dt.datetime]  # aware "now" in the campaign's time zone
-    _by_year: dict = field(default_factory=dict, repr=False)
 
     def plan_on(self, day: dt.date) -> Plan:
         """The plan for the year of `day`: a server running across New Year follows the new
         year's dates and counts (check-ins are kept per campaign year)."""
-        if day.year == self.plan.year:
-            return self.plan
-        if day.year not in self._by_year:
-            self._by_year[day.year] = load_plan(self.config.plan_path, day)
-        return self._by_year[day.year]
+        return self.plans.on(day)
 
     @cached_property
     def envelope(self) -> Envelope:
@@ -38,9 +36,16 @@ class Runtime:
 
     @cached_property
     def bind_policy(self) -> BindPolicy:
-        b = self.config.binding
-        return BindPolicy(ttl=dt.timedelta(days=b.code_ttl_days), max_failures=b.max_failures,
-                          window=dt.timedelta(minutes=b.failure_window_minutes))
+        return BindPolicy.of(self.config.binding)
+
+    @cached_property
+    def client(self) -> Client:
+        """The process's one outbound client (token store, timeouts), for web, CLI and scheduler."""
+        return build_client(self.config)
+
+    @cached_property
+    def jobs(self) -> Jobs:
+        return Jobs(self.config, self.plans, self.client)
 
 
 def runtime() -> Runtime:

@@ -3,7 +3,11 @@
 It owns the access token, explicit timeouts, one refresh-and-retry on token errors, and the
 classification of errors into permanent and transient. wechatpy's client is not used for
 this: it has no stable_token, its token URL ignores API_BASE_URL, its default timeout is
-None and its auto_retry recurses without bound (DESIGN.md section 2).
+None and its auto_retry recurses without bound (docs/architecture.md, "The WeChat platform").
+
+Every failure leaves as one type, WeChatError: the platform's errcode, or -4 for a transport
+failure (TransportError), with `permanent` and `may_have_left`, and the access token masked
+in its message. No caller looks at a `requests` exception.
 
 The token lives in a shared store (a database row, or Redis) so that N workers and
 processes use one token: `/cgi-bin/token` would invalidate each other's, and even
@@ -11,16 +15,18 @@ stable_token is limited per day. We use stable_token, which does not rotate unle
 """
 from __future__ import annotations
 
-import datetime as dt
 import json
+import re
 import threading
 import time
 from dataclasses import dataclass
 from typing import Callable, Protocol
 
 import requests
+import urllib3
 
-from config import WechatConfig
+from campaign.clock import epoch_of, utc_from_epoch
+from config import Config, WechatConfig
 
 TIMEOUT = (3.05, 10)  # connect, read: seconds
 TOKEN_ERRORS = frozenset({40001, 40014, 42001})
@@ -30,17 +36,49 @@ QUOTA = 45009
 MARGIN = 300  # refresh this many seconds before the platform's expiry
 
 
-class WeChatError(Exception):
-    """An API call that did not succeed. `permanent` means: do not retry for this person."""
+TRANSPORT = -4  # our errcode for "the request failed on the way" (no platform answer)
 
-    def __init__(self, errcode: int, errmsg: str, permanent: bool):
+
+class WeChatError(Exception):
+    """An API call that did not succeed. `permanent`: do not retry it for this person;
+    `may_have_left`: the platform may have acted on it (resending could make a duplicate)."""
+
+    def __init__(self, errcode: int, errmsg: str, permanent: bool, may_have_left: bool = False):
+        errmsg = mask_token(errmsg)
         super().__init__(f"{errcode}: {errmsg}")
-        self.errcode, self.errmsg, self.permanent = errcode, errmsg, permanent
+        self.errcode, self.errmsg, self.permanent, self.may_have_left = errcode, errmsg, permanent, may_have_left
+
+
+class TransportError(WeChatError):
+    """No answer from the platform: refused, reset or timed out on the way."""
+
+    def __init__(self, exc: requests.RequestException):
+        super().__init__(TRANSPORT, f"{type(exc).__name__}: {exc}", permanent=False, may_have_left=_may_have_left(exc))
+        self.args = (self.errmsg,)  # "ConnectionError: ...", without our -4
 
 
 def classify(errcode: int) -> bool:
     """True when the error is permanent for that message."""
     return errcode in PERMANENT
+
+
+_TOKEN_IN_URL = re.compile(r"(access_token=)[^&\s'\"),]+")
+
+
+def mask_token(text: str) -> str:
+    """requests puts the URL, access_token included, in its error messages: mask it."""
+    return _TOKEN_IN_URL.sub(r"\1***", text)
+
+
+def _may_have_left(exc: requests.RequestException) -> bool:
+    """False only when the request certainly never reached the platform."""
+    if isinstance(exc, requests.ConnectTimeout):
+        return False
+    if isinstance(exc, requests.ConnectionError):
+        reason = exc.args[0] if exc.args else None
+        inner = getattr(reason, "reason", reason)  # urllib3 MaxRetryError wraps the cause
+        return not isinstance(inner, (urllib3.exceptions.NewConnectionError, urllib3.exceptions.ConnectTimeoutError))
+    return True
 
 
 Fetch = Callable[[bool], tuple[str, int]]  # force_refresh -> (token, expires_in)
@@ -68,7 +106,7 @@ class DatabaseTokenStore:
 
         with db.connection_context():
             row = AccessToken.get_or_none(AccessToken.app_id == self.app_id)
-        return (row.token, _epoch(row.expires_at)) if row else None
+        return (row.token, epoch_of(row.expires_at)) if row else None
 
     def refresh(self, fetch: Fetch, failed: str | None) -> tuple[str, float]:
         from peewee import SqliteDatabase
@@ -80,12 +118,12 @@ class DatabaseTokenStore:
                 return self._refresh_sqlite(fetch, failed)
             # A row to lock, so that concurrent refreshers queue on it (a row lock: other
             # writers, the webhook's among them, are not held up by the HTTP fetch).
-            AccessToken.insert(app_id=self.app_id, token="", expires_at=_naive(0),
-                               updated_at=_naive(time.time())).on_conflict_ignore().execute()
+            AccessToken.insert(app_id=self.app_id, token="", expires_at=utc_from_epoch(0),
+                               updated_at=utc_from_epoch(time.time())).on_conflict_ignore().execute()
             with db.atomic():
                 row = AccessToken.select().where(AccessToken.app_id == self.app_id).for_update().get()
-                if _fresh(row.token, _epoch(row.expires_at), failed):
-                    return row.token, _epoch(row.expires_at)
+                if _fresh(row.token, epoch_of(row.expires_at), failed):
+                    return row.token, epoch_of(row.expires_at)
                 return self._store(fetch, failed)
 
     def _refresh_sqlite(self, fetch: Fetch, failed: str | None) -> tuple[str, float]:
@@ -99,8 +137,8 @@ class DatabaseTokenStore:
             fcntl.flock(fh, fcntl.LOCK_EX)
             try:
                 row = AccessToken.get_or_none(AccessToken.app_id == self.app_id)
-                if row is not None and _fresh(row.token, _epoch(row.expires_at), failed):
-                    return row.token, _epoch(row.expires_at)
+                if row is not None and _fresh(row.token, epoch_of(row.expires_at), failed):
+                    return row.token, epoch_of(row.expires_at)
                 return self._store(fetch, failed)
             finally:
                 fcntl.flock(fh, fcntl.LOCK_UN)
@@ -109,12 +147,12 @@ class DatabaseTokenStore:
         from models import AccessToken, db
 
         token, expires_in = fetch(failed is not None)
-        expires, now = time.time() + expires_in, _naive(time.time())
+        expires, now = time.time() + expires_in, utc_from_epoch(time.time())
         with db.atomic():
-            updated = (AccessToken.update(token=token, expires_at=_naive(expires), updated_at=now)
+            updated = (AccessToken.update(token=token, expires_at=utc_from_epoch(expires), updated_at=now)
                        .where(AccessToken.app_id == self.app_id).execute())
             if not updated:
-                AccessToken.insert(app_id=self.app_id, token=token, expires_at=_naive(expires),
+                AccessToken.insert(app_id=self.app_id, token=token, expires_at=utc_from_epoch(expires),
                                    updated_at=now).execute()
         return token, expires
 
@@ -160,14 +198,6 @@ class RedisTokenStore:
                 self.redis.delete(self.lock_key)
 
 
-def _epoch(naive_utc: dt.datetime) -> float:
-    return naive_utc.replace(tzinfo=dt.timezone.utc).timestamp()
-
-
-def _naive(epoch: float) -> dt.datetime:
-    return dt.datetime.fromtimestamp(epoch, dt.timezone.utc).replace(tzinfo=None)
-
-
 @dataclass
 class _Cached:
     token: str | None = None
@@ -198,10 +228,9 @@ class Client:
 
     # tokens ----------------------------------------------------------------------------
     def _fetch(self, force: bool) -> tuple[str, int]:
-        r = self.session.post(f"{self.base}/cgi-bin/stable_token", timeout=self.timeout, json={
+        data = self._check(self._request("POST", f"{self.base}/cgi-bin/stable_token", json={
             "grant_type": "client_credential", "appid": self.config.app_id,
-            "secret": self.config.app_secret, "force_refresh": force})
-        data = self._check(r)
+            "secret": self.config.app_secret, "force_refresh": force}))
         return data["access_token"], int(data["expires_in"])
 
     def token(self, failed: str | None = None) -> str:
@@ -227,9 +256,8 @@ class Client:
         data = None if body is None else json.dumps(body, ensure_ascii=False).encode("utf-8")
         token = self.token()
         for attempt in (1, 2):
-            r = self.session.request(method, f"{self.base}/cgi-bin/{path}", params={**(params or {}),
-                                     "access_token": token}, data=data, timeout=self.timeout,
-                                     headers={"Content-Type": "application/json"} if data else None)
+            r = self._request(method, f"{self.base}/cgi-bin/{path}", params={**(params or {}), "access_token": token},
+                              data=data, headers={"Content-Type": "application/json"} if data else None)
             try:
                 return self._check(r)
             except WeChatError as exc:
@@ -238,6 +266,13 @@ class Client:
                     continue
                 raise
         raise AssertionError("unreachable")
+
+    def _request(self, method: str, url: str, **kw) -> requests.Response:
+        """The one place a request leaves: explicit timeouts, transport failures as TransportError."""
+        try:
+            return self.session.request(method, url, timeout=self.timeout, **kw)
+        except requests.RequestException as exc:
+            raise TransportError(exc) from None
 
     @staticmethod
     def _check(r: requests.Response) -> dict:
@@ -272,9 +307,9 @@ class Client:
         self.call("POST", "menu/create", menu)
 
 
-# The account's menu: CLICK keys are the ones bot.handlers understands.
-MENU = {"button": [
-    {"type": "click", "name": "打卡", "key": "CHECKIN"},
-    {"type": "click", "name": "我的进度", "key": "PROGRESS"},
-    {"type": "click", "name": "帮助", "key": "HELP"},
-]}
+
+def build_client(config: Config) -> Client:
+    """The process's one client, with the token store the config names."""
+    w, p = config.wechat, config.push
+    store = RedisTokenStore(p.redis_url, w.app_id) if p.token_store == "redis" else DatabaseTokenStore(w.app_id)
+    return Client(w, store)

@@ -15,7 +15,9 @@ from peewee import DatabaseError, IntegrityError
 
 from bot import texts as T
 from bot.inbound import Inbound
-from models import S_INT, S_TEXT, S_TEXT2, S_TEXT3, S_TEXT4, S_TEXT5, S_TEXT6, S_TIME, InboundMessage, Prepared, db, to_utc
+from campaign.clock import to_utc
+from models import InboundMessage, db
+from storage.prepared import Prepared
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +33,7 @@ def process(msg: Inbound, body: str, timestamp: int, nonce: str, now: dt.datetim
     try:
         # Redeliveries are answered from the store without taking the write lock. A replayed
         # (timestamp, nonce) on another message is caught by their unique index below.
-        stored = REPLY_OF.execute(key=key).fetchone()
+        stored = REPLY_OF.execute(dedup_key=key).fetchone()
         if stored is not None:
             return stored[0]
         with db.atomic():
@@ -39,8 +41,8 @@ def process(msg: Inbound, body: str, timestamp: int, nonce: str, now: dt.datetim
             # Inserted after the handler so the write lock is held as briefly as possible; a
             # concurrent twin that committed first makes this insert fail and the handler's
             # effects roll back with it.
-            ADD_MESSAGE.execute(key=key, openid=msg.openid, type=_type(msg), body=body, at=to_utc(now), reply=reply,
-                                timestamp=timestamp, nonce=nonce)
+            ADD_MESSAGE.execute(dedup_key=key, openid=msg.openid, msg_type=_type(msg), body=body,
+                                received_at=to_utc(now), reply=reply, timestamp=timestamp, nonce=nonce)
             return reply
     except IntegrityError:
         stored = _after_race(key, timestamp, nonce)
@@ -57,13 +59,11 @@ def process(msg: Inbound, body: str, timestamp: int, nonce: str, now: dt.datetim
         return _store_failure(msg, key, body, timestamp, nonce, now)
 
 
-REPLY_OF = Prepared(lambda: InboundMessage.select(InboundMessage.reply).where(InboundMessage.dedup_key == S_TEXT),
-                    key=S_TEXT)
-ADD_MESSAGE = Prepared(lambda: InboundMessage.insert(dedup_key=S_TEXT, openid=S_TEXT2, msg_type=S_TEXT3, body=S_TEXT4,
-                                                     received_at=S_TIME, reply=S_TEXT5, timestamp=S_INT,
-                                                     nonce=S_TEXT6),
-                       key=S_TEXT, openid=S_TEXT2, type=S_TEXT3, body=S_TEXT4, at=S_TIME, reply=S_TEXT5,
-                       timestamp=S_INT, nonce=S_TEXT6)
+REPLY_OF = Prepared(InboundMessage, lambda p: InboundMessage.select(InboundMessage.reply)
+                    .where(InboundMessage.dedup_key == p.dedup_key))
+ADD_MESSAGE = Prepared(InboundMessage, lambda p: InboundMessage.insert(
+    dedup_key=p.dedup_key, openid=p.openid, msg_type=p.msg_type, body=p.body, received_at=p.received_at,
+    reply=p.reply, timestamp=p.timestamp, nonce=p.nonce))
 
 
 def _stored(key: str, timestamp: int, nonce: str) -> InboundMessage | None:

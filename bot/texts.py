@@ -74,7 +74,3 @@ def pct(rate: float) -> str:
     tenths = round(rate * 10000) // 10
     whole, tenth = divmod(tenths, 10)
     return f"{whole}%" if tenth == 0 else f"{whole}.{tenth}%"
-
-
-def md(day) -> str:
-    return f"{day.month}月{day.day}日"

@@ -6,12 +6,18 @@ fails too often within the window is refused until its failures age out of the w
 """
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import hashlib
 import secrets
 from dataclasses import dataclass
+from pathlib import Path
 
-from models import BindCode, BindFailure, Department, Staff, db, to_utc
+from campaign import people
+from campaign.clock import to_utc
+from campaign.sheets import as_text
+from models import BindCode, BindFailure, Department, Staff, db
+from storage.engine import transaction
 
 # No 0/O, 1/I/L: codes are read off paper and typed on phones.
 ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
@@ -23,6 +29,12 @@ class BindPolicy:
     ttl: dt.timedelta = dt.timedelta(days=7)
     max_failures: int = 5
     window: dt.timedelta = dt.timedelta(minutes=10)
+
+    @classmethod
+    def of(cls, binding) -> "BindPolicy":
+        """The policy a config's [binding] section sets (config.BindingConfig)."""
+        return cls(ttl=dt.timedelta(days=binding.code_ttl_days), max_failures=binding.max_failures,
+                   window=dt.timedelta(minutes=binding.failure_window_minutes))
 
 
 @dataclass(frozen=True)
@@ -57,7 +69,7 @@ def issue_codes(now: dt.datetime, policy: BindPolicy, department: str | None = N
     `deliver(issued)` runs inside the transaction: if it fails (the sheet cannot be
     written), nothing changes and the previous sheet stays valid.
     """
-    query = Staff.select(Staff, Department).join(Department).where(Staff.status != "exempt")
+    query = Staff.select(Staff, Department).join(Department).where(people.counted())
     if department is not None:
         query = query.where(Department.name == department)
     if not rebind:
@@ -83,7 +95,12 @@ def is_locked(openid: str, now: dt.datetime, policy: BindPolicy) -> bool:
 
 
 def redeem(openid: str, code: str, now: dt.datetime, policy: BindPolicy) -> BindResult:
-    """Bind openid to the person the code was issued to. Call inside a transaction."""
+    """Bind openid to the person the code was issued to."""
+    with transaction():
+        return _redeem(openid, code, now, policy)
+
+
+def _redeem(openid: str, code: str, now: dt.datetime, policy: BindPolicy) -> BindResult:
     if is_locked(openid, now, policy):
         return BindResult(False, "locked")
     at = to_utc(now)
@@ -111,3 +128,16 @@ def redeem(openid: str, code: str, now: dt.datetime, policy: BindPolicy) -> Bind
 def prune_failures(now: dt.datetime, policy: BindPolicy) -> int:
     return BindFailure.delete().where(BindFailure.at <= to_utc(now) - policy.window).execute()
 
+
+def write_codes(out: str | Path, issued) -> None:
+    """The codes sheet (name, department, phone, code) for organisers to hand out: written to a
+    temporary file first, then renamed, so never half a sheet."""
+    path = Path(out)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
+    with partial.open("w", newline="", encoding="utf-8-sig") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["name", "department", "phone", "code"])
+        for person, code in issued:
+            writer.writerow([as_text(person.name), as_text(person.department.name), person.phone, code])
+    partial.replace(path)

@@ -1,68 +1,203 @@
-"""Recording and undoing check-ins; a person's own progress."""
+"""Check-ins: record and undo one, attach a photo to the right one, a person's progress.
+
+Each use case takes the person (the actor), its arguments and `now`, runs in its own
+transaction (or the caller's: the webhook stores a message, its effect and its reply in
+one) and returns a small result that the caller renders as text or HTML.
+"""
 from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
 
-from campaign.plan import Checklist, Item
-from models import S_ID, S_INT, S_YEAR, S_TEXT, S_TEXT2, S_TEXT3, S_TEXT4, S_TIME, CheckIn, Prepared, Staff, to_utc
+from campaign import people, stats
+from campaign.clock import from_utc, to_utc
+from campaign.plan import Checklist, Item, Plan
+from models import CheckIn, Staff
+from storage.engine import transaction
+from storage.prepared import Prepared
+
+# How long after a check-in (or a request for its photo) the next photo or video documents it.
+EVIDENCE_WINDOW = dt.timedelta(minutes=30)
+EVIDENCE_TYPES = ("image", "video", "shortvideo")
+
+# Outcomes.
+RECORDED, ALREADY, CLOSED, NEEDS_EVIDENCE = "recorded", "already", "closed", "needs_evidence"
+UNDONE, NOT_DONE = "undone", "not_done"
+SAVED, NO_TARGET = "saved", "no_target"
 
 
 @dataclass(frozen=True)
-class Recorded:
-    created: bool  # False when the item was already done
-    done: int
-    total: int
-    has_evidence: bool = False  # the check-in (new or earlier) carries evidence
+class CheckInResult:
+    outcome: str  # RECORDED, ALREADY, CLOSED or NEEDS_EVIDENCE
+    checklist: Checklist
+    item: Item
+    done: int = 0
+    total: int = 0
+    awaits_evidence: bool = False  # done without evidence: the next photo documents it
+    counted: bool = True  # the person counts in the figures (not exempt)
+
+    @property
+    def all_done(self) -> bool:
+        return self.outcome == RECORDED and self.done == self.total
 
 
-# The check-in path runs these for every message: compiled once (see models.Prepared).
-DONE = Prepared(lambda: CheckIn.select(CheckIn.item).where((CheckIn.staff == S_ID) & (CheckIn.checklist == S_TEXT)
-                                                          & (CheckIn.year == S_YEAR)),
-                staff=S_ID, checklist=S_TEXT, year=S_YEAR)
+@dataclass(frozen=True)
+class UndoResult:
+    outcome: str  # UNDONE, NOT_DONE or CLOSED
+    checklist: Checklist
+    item: Item
+    done: int = 0
+    total: int = 0
+    had_evidence: bool = False
+
+
+@dataclass(frozen=True)
+class EvidenceResult:
+    outcome: str  # SAVED, NO_TARGET, or "check_in": the photo completed an awaited item
+    kind: str  # image, video, shortvideo
+    item: Item | None = None
+    check_in: CheckInResult | None = None
+
+
+@dataclass(frozen=True)
+class Progress:
+    lists: list[tuple[Checklist, int]]  # (checklist, items done)
+    department: stats.Rate  # the person's department on the main checklist
+    counted: bool
+
+
+# The check-in path runs these for every message: compiled once (storage.prepared).
+_DONE = Prepared(CheckIn, lambda p: CheckIn.select(CheckIn.item).where(
+    (CheckIn.staff == p.staff) & (CheckIn.checklist == p.checklist) & (CheckIn.year == p.year)))
 # A repeated check-in also says which done items carry evidence (it reads the table, not only
-# the index, so the new check-in path keeps to DONE).
-DONE_EVIDENCE = Prepared(lambda: CheckIn.select(CheckIn.item, CheckIn.evidence.is_null(False))
-                         .where((CheckIn.staff == S_ID) & (CheckIn.checklist == S_TEXT) & (CheckIn.year == S_YEAR)),
-                         staff=S_ID, checklist=S_TEXT, year=S_YEAR)
-ADD = Prepared(lambda: CheckIn.insert(staff=S_ID, department=S_INT, checklist=S_TEXT, item=S_TEXT2, year=S_YEAR,
-                                      created_at=S_TIME, evidence_type=S_TEXT3, evidence=S_TEXT4).on_conflict_ignore(),
-               staff=S_ID, department=S_INT, checklist=S_TEXT, item=S_TEXT2, year=S_YEAR, at=S_TIME,
-               evidence_type=S_TEXT3, evidence=S_TEXT4)
+# the index, so the new check-in path keeps to _DONE).
+_DONE_EVIDENCE = Prepared(CheckIn, lambda p: CheckIn.select(CheckIn.item, CheckIn.evidence.is_null(False)).where(
+    (CheckIn.staff == p.staff) & (CheckIn.checklist == p.checklist) & (CheckIn.year == p.year)))
+_ADD = Prepared(CheckIn, lambda p: CheckIn.insert(
+    staff=p.staff, department=p.department, checklist=p.checklist, item=p.item, year=p.year,
+    created_at=p.created_at, evidence_type=p.evidence_type, evidence=p.evidence).on_conflict_ignore())
+_AWAIT = Prepared(Staff, lambda p: Staff.update(awaiting=p.awaiting, awaiting_at=p.awaiting_at)
+                  .where(Staff.id == p.id))
 
 
 def done_items(person: Staff, checklist: Checklist) -> set[str]:
+    """Keys of the checklist's items the person has done this campaign year."""
     keys = {i.key for i in checklist.items}
-    return {item for (item,) in DONE.execute(staff=person.id, checklist=checklist.key, year=checklist.year)} & keys
+    return {item for (item,) in _DONE.execute(staff=person.id, checklist=checklist.key, year=checklist.year)} & keys
 
 
-def record(person: Staff, checklist: Checklist, item: Item, now: dt.datetime,
-           evidence_type: str | None = None, evidence: str | None = None) -> Recorded:
-    # rowcount, not the returned id: SQLite's lastrowid survives an ignored insert.
-    created = ADD.execute(staff=person.id, department=person.department_id, checklist=checklist.key, item=item.key,
-                          year=checklist.year, at=to_utc(now), evidence_type=evidence_type, evidence=evidence).rowcount == 1
-    if created:
-        return Recorded(True, len(done_items(person, checklist)), len(checklist.items), bool(evidence))
-    # Already done: attach evidence it lacks, and say whether it has some.
-    if evidence:
-        add_evidence(person, checklist, item, evidence_type, evidence)
-    keys = {i.key for i in checklist.items}
-    rows = DONE_EVIDENCE.execute(staff=person.id, checklist=checklist.key, year=checklist.year).fetchall()
-    done = {key for key, _ in rows} & keys
-    return Recorded(False, len(done), len(checklist.items), any(has for key, has in rows if key == item.key))
+def check_in(person: Staff, checklist: Checklist, item: Item, now: dt.datetime,
+             evidence_type: str | None = None, evidence: str | None = None) -> CheckInResult:
+    """Record that the person did item. An item whose plan requires evidence waits for its
+    photo instead; a done item asked about again waits for one it lacks."""
+    if not checklist.is_open(now.date()):
+        return CheckInResult(CLOSED, checklist, item)
+    total, counted = len(checklist.items), people.is_counted(person)
+    with transaction():
+        if item.evidence_required and evidence is None and item.key not in done_items(person, checklist):
+            _wait(person, _target(checklist, item), now)
+            return CheckInResult(NEEDS_EVIDENCE, checklist, item)
+        # rowcount, not the returned id: SQLite's lastrowid survives an ignored insert.
+        created = _ADD.execute(staff=person.id, department=person.department_id, checklist=checklist.key,
+                               item=item.key, year=checklist.year, created_at=to_utc(now),
+                               evidence_type=evidence_type, evidence=evidence).rowcount == 1
+        if created:
+            return CheckInResult(RECORDED, checklist, item, len(done_items(person, checklist)), total, counted=counted)
+        if evidence:
+            _add_evidence(person, checklist, item, evidence_type, evidence)
+        rows = _DONE_EVIDENCE.execute(staff=person.id, checklist=checklist.key, year=checklist.year).fetchall()
+        done = {key for key, _ in rows} & {i.key for i in checklist.items}
+        has_evidence = any(has for key, has in rows if key == item.key)
+        if not has_evidence:
+            _wait(person, _target(checklist, item), now)
+        return CheckInResult(ALREADY, checklist, item, len(done), total, not has_evidence, counted)
 
 
-def add_evidence(person: Staff, checklist: Checklist, item: Item, evidence_type: str, evidence: str) -> bool:
+def undo(person: Staff, checklist: Checklist, item: Item, now: dt.datetime) -> UndoResult:
+    """Delete the person's own check-in of item (and its evidence); ends a wait for its photo."""
+    if not checklist.is_open(now.date()):
+        return UndoResult(CLOSED, checklist, item)
+    with transaction():
+        if person.awaiting == _target(checklist, item):  # "1" (asks for a photo), then "撤销 1"
+            _wait(person, None, now)
+        had_evidence = _mine(person, checklist, item).where(CheckIn.evidence.is_null(False)).exists()
+        if not _mine(person, checklist, item, CheckIn.delete()).execute():
+            return UndoResult(NOT_DONE, checklist, item)
+        done = len(done_items(person, checklist))
+        return UndoResult(UNDONE, checklist, item, done, len(checklist.items), had_evidence)
+
+
+def progress(person: Staff, plan: Plan) -> Progress:
+    lists = [(c, len(done_items(person, c))) for c in plan.checklists]
+    department = stats.report(plan.main, plan.target, person.department_id).overall
+    return Progress(lists, department, people.is_counted(person))
+
+
+# --- the photo wait: which check-in a photo or video documents ---------------------------------
+
+def attach_evidence(person: Staff, plan: Plan, kind: str, evidence: str, now: dt.datetime) -> EvidenceResult:
+    """A photo or video: evidence for whichever came last within EVIDENCE_WINDOW, the item the
+    person was asked a photo for (the wait) or their latest check-in still without one. So
+    "1" (which waits for a photo), then "2", then a photo documents 2; chat or 进度 in between
+    changes nothing. A wait is not ended by every other message: that would cost a write on
+    the check-in path (bench/webhook.py); it ends with the photo, an undo of it, or the window.
+
+    When a wait ends, awaiting_at keeps the moment: a wait is a fence, and check-ins from before
+    it never take a later photo (the second of two photos sent together, or a photo after a
+    wait that is void: last year's, or for an item no longer in the plan)."""
+    with transaction():
+        since = to_utc(now) - EVIDENCE_WINDOW
+        awaited = _awaited(person, plan, now, since)
+        if awaited is None and person.awaiting_at is not None and person.awaiting_at > since:
+            since = person.awaiting_at
+        latest = (CheckIn.select().where((CheckIn.staff == person) & (CheckIn.created_at >= since)
+                                         & CheckIn.evidence.is_null())
+                  .order_by(CheckIn.created_at.desc(), CheckIn.id.desc()).first())
+        found = plan.item_of(latest.checklist, latest.item) if latest else None
+        latest_item = found[1] if found else None
+        if person.awaiting:
+            _wait(person, None, now)
+        if awaited is not None and (latest_item is None or latest.created_at < awaited[2]):
+            checklist, item, _ = awaited
+            if item.key not in done_items(person, checklist):
+                return EvidenceResult("check_in", kind, item, check_in(person, checklist, item, now, kind, evidence))
+            if _add_evidence(person, checklist, item, kind, evidence):
+                return EvidenceResult(SAVED, kind, item)
+        if latest_item is None:
+            return EvidenceResult(NO_TARGET, kind)
+        latest.evidence_type, latest.evidence = kind, evidence
+        latest.save()
+        return EvidenceResult(SAVED, kind, latest_item)
+
+
+def _awaited(person: Staff, plan: Plan, now: dt.datetime, since: dt.datetime) -> tuple[Checklist, Item, dt.datetime] | None:
+    """(checklist, item, since when) of the person's wait for a photo, if it still holds: within
+    the window and asked in this campaign year (a wait from 23:50 on 31 December is over)."""
+    at = person.awaiting_at
+    if not person.awaiting or at is None or at < since:
+        return None
+    if from_utc(at, now.tzinfo).year != now.year:
+        return None
+    checklist_key, _, item_key = person.awaiting.partition("/")
+    found = plan.item_of(checklist_key, item_key)
+    return (*found, at) if found else None
+
+
+def _target(checklist: Checklist, item: Item) -> str:
+    return f"{checklist.key}/{item.key}"
+
+
+def _wait(person: Staff, target: str | None, now: dt.datetime) -> None:
+    """Set (or with None, end) the item the person's next photo belongs to."""
+    at = to_utc(now)
+    _AWAIT.execute(awaiting=target, awaiting_at=at, id=person.id)
+    person.awaiting, person.awaiting_at = target, at
+
+
+def _add_evidence(person: Staff, checklist: Checklist, item: Item, evidence_type: str, evidence: str) -> bool:
     """Attach evidence to a done item that has none; False when there is no such check-in."""
     return _mine(person, checklist, item, CheckIn.update(evidence_type=evidence_type, evidence=evidence)) \
         .where(CheckIn.evidence.is_null()).execute() > 0
-
-
-def undo(person: Staff, checklist: Checklist, item: Item) -> tuple[bool, bool]:
-    """Delete my check-in of item: (deleted, it carried evidence)."""
-    had_evidence = _mine(person, checklist, item).where(CheckIn.evidence.is_null(False)).exists()
-    deleted = _mine(person, checklist, item, CheckIn.delete()).execute()
-    return deleted > 0, deleted > 0 and had_evidence
 
 
 def _mine(person: Staff, checklist: Checklist, item: Item, query=None):

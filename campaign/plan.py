@@ -6,13 +6,18 @@ one, otherwise the year of `today`, so the shipped plan follows the current year
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import re
 import string
+import threading
 import tomllib
 import unicodedata
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
+
+
+log = logging.getLogger("tuanjie.plan")
 
 
 class PlanError(Exception):
@@ -201,102 +206,158 @@ def load_plan(path: str | Path, today: dt.date) -> Plan:
     return parse_plan(raw, path, today)
 
 
-def parse_plan(raw: dict, path, today: dt.date) -> Plan:
-    def fail(field, reason):
-        raise PlanError(path, field, reason)
+class PlanSource:
+    """The plan file as every process reads it: one parsed Plan per campaign year, read again
+    when the file changes (its size or modification time), so the web app and the scheduler
+    follow an organiser's edit without a restart. An edit that breaks the file is logged and
+    the last good plan kept: a typo must not stop check-ins. Thread-safe."""
 
-    def text(table, key, where, default=None):
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self._lock = threading.Lock()
+        self._stamp: tuple[int, int] | None = None
+        self._by_year: dict[int, Plan] = {}
+
+    def on(self, day: dt.date) -> Plan:
+        """The plan for the year of `day` (dates without a year fall in that year)."""
+        stamp = self._stat()
+        with self._lock:
+            if stamp != self._stamp:
+                self._reload(stamp)
+            plan = self._by_year.get(day.year)
+            if plan is None:
+                plan = self._by_year[day.year] = load_plan(self.path, day)
+            return plan
+
+    def _stat(self) -> tuple[int, int] | None:
+        try:
+            st = self.path.stat()
+        except OSError:
+            return None
+        return st.st_mtime_ns, st.st_size
+
+    def _reload(self, stamp) -> None:
+        """The file changed: parse it for the years already asked, or keep them if it broke."""
+        if self._by_year:
+            try:
+                fresh = {year: load_plan(self.path, dt.date(year, 1, 1)) for year in self._by_year}
+            except PlanError as exc:
+                log.error("plan file changed but cannot be used; keeping the plan loaded before: %s", exc)
+                self._stamp = stamp
+                return
+            log.info("plan file %s changed: reloaded", self.path)
+            self._by_year = fresh
+        self._stamp = stamp
+
+
+def parse_plan(raw: dict, path, today: dt.date) -> Plan:
+    return _Parser(path, raw.get("year", today.year)).plan(raw)
+
+
+class _Parser:
+    """Reads one plan's tables; every problem is a PlanError naming the field."""
+
+    def __init__(self, path, year):
+        self.path = path
+        if not isinstance(year, int) or isinstance(year, bool) or year not in YEARS:
+            self.fail("year", f"must be a year between {YEARS[0]} and {YEARS[-1]}, got {year!r}")
+        self.year = year
+
+    def fail(self, field, reason):
+        raise PlanError(self.path, field, reason)
+
+    def text(self, table, key, where, default=None) -> str:
         value = table.get(key, default)
         if not isinstance(value, str) or not value.strip():
-            fail(f"{where}.{key}" if where else key, "must be a non-empty string")
+            self.fail(f"{where}.{key}" if where else key, "must be a non-empty string")
         return value.strip()
 
-    year = raw.get("year", today.year)
-    if not isinstance(year, int) or year not in YEARS:
-        fail("year", f"must be a year between {YEARS[0]} and {YEARS[-1]}, got {year!r}")
-
-    def date(table, key, where, default=None):
+    def date(self, table, key, where, default=None) -> dt.date:
         value = table.get(key, default)
         if not isinstance(value, str) or not re.fullmatch(r"\d{2}-\d{2}", value):
-            fail(f"{where}.{key}", f"must be a month-day like \"03-21\", got {value!r}")
+            self.fail(f"{where}.{key}", f"must be a month-day like \"03-21\", got {value!r}")
         try:
-            return dt.date(year, int(value[:2]), int(value[3:]))
+            return dt.date(self.year, int(value[:2]), int(value[3:]))
         except ValueError:
-            fail(f"{where}.{key}", f"no such date: {value}")
+            self.fail(f"{where}.{key}", f"no such date: {value}")
 
-    def table(value, where):
+    def table(self, value, where) -> None:
         """A [[phases]], [[checklists]], items or [[reminders]] entry: a table of known keys."""
         if not isinstance(value, dict):
-            fail(where, f"must be a table (key = value lines), got {type(value).__name__}")
-        _known_keys(value, where, KNOWN[where.rsplit(".", 1)[-1].split("[")[0]], fail)
+            self.fail(where, f"must be a table (key = value lines), got {type(value).__name__}")
+        _known_keys(value, where, KNOWN[where.rsplit(".", 1)[-1].split("[")[0]], self.fail)
 
-    def key_of(table, where):
+    def key_of(self, table, where) -> str:
         key = table.get("key")
         if not isinstance(key, str) or not _KEY.match(key):
-            fail(f"{where}.key", "must be lower-case letters, digits or _, starting with a letter")
+            self.fail(f"{where}.key", "must be lower-case letters, digits or _, starting with a letter")
         return key
 
-    _known_keys(raw, "", KNOWN["plan"], fail)
-    name = text(raw, "name", "")
-    target = raw.get("target", 1.0)
-    if not isinstance(target, (int, float)) or isinstance(target, bool) or not 0 < target <= 1:
-        fail("target", f"must be a fraction in (0, 1], e.g. 1.0 for 100%, got {target!r}")
+    def plan(self, raw: dict) -> Plan:
+        _known_keys(raw, "", KNOWN["plan"], self.fail)
+        name = self.text(raw, "name", "")
+        target = raw.get("target", 1.0)
+        if not isinstance(target, (int, float)) or isinstance(target, bool) or not 0 < target <= 1:
+            self.fail("target", f"must be a fraction in (0, 1], e.g. 1.0 for 100%, got {target!r}")
+        phases = self.phases(raw.get("phases", []))
+        checklists = self.checklists(raw.get("checklists"))
+        holidays, workdays = _calendar(raw.get("calendar", {}), self.fail)
+        reminders = _reminders(raw.get("reminders", []), self, {p.key for p in phases}, {c.key for c in checklists})
+        return Plan(name, self.year, float(target), phases, checklists, str(self.path), reminders,
+                    holidays, workdays)
 
-    phases = []
-    raw_phases = raw.get("phases", [])
-    if not isinstance(raw_phases, list):
-        fail("phases", "must be an array of tables [[phases]]")
-    for i, p in enumerate(raw_phases):
-        where = f"phases[{i}]"
-        table(p, where)
-        phase = Phase(key_of(p, where), text(p, "name", where), date(p, "start", where), date(p, "end", where))
-        if phase.end < phase.start:
-            fail(f"{where}.end", f"{phase.end} is before start {phase.start}")
-        if any(q.key == phase.key for q in phases):
-            fail(f"{where}.key", f"{phase.key!r} is used twice")
-        if phases and phase.start <= phases[-1].end:
-            fail(f"{where}.start", f"overlaps or precedes phase {phases[-1].key!r}; list phases in order")
-        phases.append(phase)
+    def phases(self, raw) -> tuple[Phase, ...]:
+        if not isinstance(raw, list):
+            self.fail("phases", "must be an array of tables [[phases]]")
+        phases: list[Phase] = []
+        for i, p in enumerate(raw):
+            where = f"phases[{i}]"
+            self.table(p, where)
+            phase = Phase(self.key_of(p, where), self.text(p, "name", where), self.date(p, "start", where),
+                          self.date(p, "end", where))
+            if phase.end < phase.start:
+                self.fail(f"{where}.end", f"{phase.end} is before start {phase.start}")
+            if any(q.key == phase.key for q in phases):
+                self.fail(f"{where}.key", f"{phase.key!r} is used twice")
+            if phases and phase.start <= phases[-1].end:
+                self.fail(f"{where}.start", f"overlaps or precedes phase {phases[-1].key!r}; list phases in order")
+            phases.append(phase)
+        return tuple(phases)
 
-    checklists = []
-    raw_lists = raw.get("checklists")
-    if not isinstance(raw_lists, list) or not raw_lists:
-        fail("checklists", "at least one [[checklists]] is required")
-    seen_words: dict[str, str] = {}
-    for i, c in enumerate(raw_lists):
-        where = f"checklists[{i}]"
-        table(c, where)
-        key = key_of(c, where)
-        short = text(c, "short", where, c.get("name"))
-        aliases = _aliases(c, where, fail)
-        for word in {key, normalise(short), normalise(text(c, "name", where)), *aliases}:
+    def checklists(self, raw) -> tuple[Checklist, ...]:
+        if not isinstance(raw, list) or not raw:
+            self.fail("checklists", "at least one [[checklists]] is required")
+        seen_words: dict[str, str] = {}
+        checklists = [self.checklist(c, f"checklists[{i}]", seen_words) for i, c in enumerate(raw)]
+        keys = [c.key for c in checklists]
+        dup = next((k for k in keys if keys.count(k) > 1), None)
+        if dup:
+            self.fail("checklists", f"key {dup!r} is used twice")
+        mains = [c.key for c in checklists if c.main]
+        if len(mains) != 1:
+            self.fail("checklists", f"exactly one checklist must have main = true, found {len(mains)}")
+        _check_shadowing(checklists, self.fail)
+        return tuple(checklists)
+
+    def checklist(self, c, where: str, seen_words: dict[str, str]) -> Checklist:
+        self.table(c, where)
+        key = self.key_of(c, where)
+        short = self.text(c, "short", where, c.get("name"))
+        aliases = _aliases(c, where, self.fail)
+        for word in {key, normalise(short), normalise(self.text(c, "name", where)), *aliases}:
             if word in seen_words and seen_words[word] != key:
-                fail(f"{where}.aliases", f"{word!r} already names checklist {seen_words[word]!r}")
+                self.fail(f"{where}.aliases", f"{word!r} already names checklist {seen_words[word]!r}")
             if word.isnumeric():
-                fail(f"{where}.aliases", f"{word!r}: a number cannot name a checklist")
+                self.fail(f"{where}.aliases", f"{word!r}: a number cannot name a checklist")
             seen_words[word] = key
-        items = _items(c, where, fail, key_of, text, table)
-        opens = date(c, "opens", where, "01-01")
-        closes = date(c, "closes", where, "12-31")
+        items = _items(c, where, self)
+        opens, closes = self.date(c, "opens", where, "01-01"), self.date(c, "closes", where, "12-31")
         if closes < opens:
-            fail(f"{where}.closes", f"{closes} is before opens {opens}")
+            self.fail(f"{where}.closes", f"{closes} is before opens {opens}")
         main = c.get("main", False)
         if not isinstance(main, bool):
-            fail(f"{where}.main", "must be true or false")
-        checklists.append(Checklist(key, text(c, "name", where), short, aliases, items, opens, closes, main, year))
-    keys = [c.key for c in checklists]
-    dup = next((k for k in keys if keys.count(k) > 1), None)
-    if dup:
-        fail("checklists", f"key {dup!r} is used twice")
-    mains = [c.key for c in checklists if c.main]
-    if len(mains) != 1:
-        fail("checklists", f"exactly one checklist must have main = true, found {len(mains)}")
-    _check_shadowing(checklists, fail)
-    holidays, workdays = _calendar(raw.get("calendar", {}), fail)
-    reminders = _reminders(raw.get("reminders", []), fail, key_of, text, table, {p.key for p in phases},
-                           {c.key for c in checklists})
-    return Plan(name, year, float(target), tuple(phases), tuple(checklists), str(path), reminders,
-                holidays, workdays)
+            self.fail(f"{where}.main", "must be true or false")
+        return Checklist(key, self.text(c, "name", where), short, aliases, items, opens, closes, main, self.year)
 
 
 def _calendar(table, fail) -> tuple[frozenset, frozenset]:
@@ -354,65 +415,82 @@ def _check_placeholders(body: str, where: str, fail) -> None:
             fail(where, f"bad placeholder {shown} (known: {known}, with nothing after the name)")
 
 
-def _reminders(raw, fail, key_of, text, table, phase_keys, checklist_keys) -> tuple[Reminder, ...]:
+def _reminders(raw, parser: _Parser, phase_keys, checklist_keys) -> tuple[Reminder, ...]:
     if not isinstance(raw, list):
-        fail("reminders", "must be an array of tables [[reminders]]")
-    reminders, keys = [], set()
+        parser.fail("reminders", "must be an array of tables [[reminders]]")
+    reminders: list[Reminder] = []
     for i, r in enumerate(raw):
-        where = f"reminders[{i}]"
-        table(r, where)
-        key = key_of(r, where)
-        if key in keys:
-            fail(f"{where}.key", f"{key!r} is used twice")
-        keys.add(key)
-        kind = r.get("kind")
-        if kind not in REMINDER_KINDS:
-            fail(f"{where}.kind", f"must be one of {', '.join(REMINDER_KINDS)}, got {kind!r}")
-        title = text(r, "title", where)
-        if len(title) > 20 or "\n" in title:
-            fail(f"{where}.title", "at most 20 characters on one line (the template keyword rule)")
-        at = r.get("time", "09:30")
-        if not isinstance(at, str) or not re.fullmatch(r"\d{2}:\d{2}", at):
-            fail(f"{where}.time", f"must be a time like \"09:30\", got {at!r}")
-        try:
-            at = dt.time(int(at[:2]), int(at[3:]))
-        except ValueError:
-            fail(f"{where}.time", f"no such time: {at}")
-        channel = r.get("channel", "template")
-        if channel not in CHANNELS:
-            fail(f"{where}.channel", f"must be one of {', '.join(CHANNELS)}, got {channel!r}")
-        audience = r.get("audience", "pending" if kind == "nudge" else "all")
-        if audience not in AUDIENCES:
-            fail(f"{where}.audience", f"must be one of {', '.join(AUDIENCES)}, got {audience!r}")
-        checklist = r.get("checklist")
-        if checklist is not None and (not isinstance(checklist, str) or checklist not in checklist_keys):
-            fail(f"{where}.checklist", f"no checklist {checklist!r} in this plan")
-        if (kind == "nudge" or audience == "pending") and checklist is None:
-            fail(f"{where}.checklist", "a nudge or a pending-only reminder must name its checklist")
-        phases = r.get("phases", [])
-        if not isinstance(phases, list) or any(not isinstance(p, str) or p not in phase_keys for p in phases):
-            fail(f"{where}.phases", f"must list phase keys of this plan ({', '.join(sorted(phase_keys))})")
-        if kind == "nudge" and not phases:
-            fail(f"{where}.phases", "a nudge must name the phases it runs in")
-        months = r.get("months", list(range(1, 13)))
-        if not isinstance(months, list) or not months or any(
-                not isinstance(m, int) or isinstance(m, bool) or not 1 <= m <= 12 for m in months):
-            fail(f"{where}.months", "must be a list of month numbers 1-12")
-        ints = {}
-        for name, default, low, high in (("weekday", 1, 1, 7), ("days_before", 0, 0, 60),
-                                         ("escalate_after", 0, 0, 52), ("grace_hours", 12, 1, 24 * 7)):
-            value = r.get(name, default)
-            if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
-                fail(f"{where}.{name}", f"must be a whole number from {low} to {high}, got {value!r}")
-            ints[name] = value
-        body = text(r, "text", where)
-        _check_placeholders(body, f"{where}.text", fail)
-        reminders.append(Reminder(
-            key=key, kind=kind, title=title, text=body, at=at, channel=channel,
-            audience=audience, checklist=checklist, phases=tuple(phases), months=tuple(sorted(set(months))),
-            weekday=ints["weekday"], days_before=ints["days_before"], escalate_after=ints["escalate_after"],
-            grace=dt.timedelta(hours=ints["grace_hours"])))
+        reminder = _reminder(r, f"reminders[{i}]", parser, phase_keys, checklist_keys)
+        if any(other.key == reminder.key for other in reminders):
+            parser.fail(f"reminders[{i}].key", f"{reminder.key!r} is used twice")
+        reminders.append(reminder)
     return tuple(reminders)
+
+
+def _reminder(r, where: str, parser: _Parser, phase_keys, checklist_keys) -> Reminder:
+    fail = parser.fail
+    parser.table(r, where)
+    key = parser.key_of(r, where)
+    kind = _one_of(r, "kind", where, REMINDER_KINDS, None, fail)
+    title = parser.text(r, "title", where)
+    if len(title) > 20 or "\n" in title:
+        fail(f"{where}.title", "at most 20 characters on one line (the template keyword rule)")
+    channel = _one_of(r, "channel", where, CHANNELS, "template", fail)
+    audience = _one_of(r, "audience", where, AUDIENCES, "pending" if kind == "nudge" else "all", fail)
+    checklist = r.get("checklist")
+    if checklist is not None and (not isinstance(checklist, str) or checklist not in checklist_keys):
+        fail(f"{where}.checklist", f"no checklist {checklist!r} in this plan")
+    if (kind == "nudge" or audience == "pending") and checklist is None:
+        fail(f"{where}.checklist", "a nudge or a pending-only reminder must name its checklist")
+    phases = r.get("phases", [])
+    if not isinstance(phases, list) or any(not isinstance(p, str) or p not in phase_keys for p in phases):
+        fail(f"{where}.phases", f"must list phase keys of this plan ({', '.join(sorted(phase_keys))})")
+    if kind == "nudge" and not phases:
+        fail(f"{where}.phases", "a nudge must name the phases it runs in")
+    months = r.get("months", list(range(1, 13)))
+    if not isinstance(months, list) or not months or any(
+            not isinstance(m, int) or isinstance(m, bool) or not 1 <= m <= 12 for m in months):
+        fail(f"{where}.months", "must be a list of month numbers 1-12")
+    ints = _whole_numbers(r, where, fail)
+    body = parser.text(r, "text", where)
+    _check_placeholders(body, f"{where}.text", fail)
+    return Reminder(
+        key=key, kind=kind, title=title, text=body, at=_time_of_day(r, where, fail), channel=channel,
+        audience=audience, checklist=checklist, phases=tuple(phases), months=tuple(sorted(set(months))),
+        weekday=ints["weekday"], days_before=ints["days_before"], escalate_after=ints["escalate_after"],
+        grace=dt.timedelta(hours=ints["grace_hours"]))
+
+
+def _one_of(table, key, where, allowed, default, fail):
+    value = table.get(key, default)
+    if value not in allowed:
+        fail(f"{where}.{key}", f"must be one of {', '.join(allowed)}, got {value!r}")
+    return value
+
+
+def _time_of_day(r, where, fail) -> dt.time:
+    at = r.get("time", "09:30")
+    if not isinstance(at, str) or not re.fullmatch(r"\d{2}:\d{2}", at):
+        fail(f"{where}.time", f"must be a time like \"09:30\", got {at!r}")
+    try:
+        return dt.time(int(at[:2]), int(at[3:]))
+    except ValueError:
+        fail(f"{where}.time", f"no such time: {at}")
+
+
+# Whole-number keys of a reminder: (default, lowest, highest).
+_REMINDER_INTS = {"weekday": (1, 1, 7), "days_before": (0, 0, 60), "escalate_after": (0, 0, 52),
+                  "grace_hours": (12, 1, 24 * 7)}
+
+
+def _whole_numbers(r, where, fail) -> dict[str, int]:
+    ints = {}
+    for name, (default, low, high) in _REMINDER_INTS.items():
+        value = r.get(name, default)
+        if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+            fail(f"{where}.{name}", f"must be a whole number from {low} to {high}, got {value!r}")
+        ints[name] = value
+    return ints
 
 
 def _check_shadowing(checklists: list[Checklist], fail) -> None:
@@ -436,18 +514,19 @@ def _aliases(table, where, fail) -> tuple[str, ...]:
     return tuple(normalise(a) for a in aliases)
 
 
-def _items(c, where, fail, key_of, text, table) -> tuple[Item, ...]:
+def _items(c, where, parser: _Parser) -> tuple[Item, ...]:
+    fail = parser.fail
     raw_items = c.get("items")
     if not isinstance(raw_items, list) or not raw_items:
         fail(f"{where}.items", "at least one item is required")
     items, words = [], {}
     for j, it in enumerate(raw_items):
         iw = f"{where}.items[{j}]"
-        table(it, iw)
-        item_key = key_of(it, iw)
+        parser.table(it, iw)
+        item_key = parser.key_of(it, iw)
         if any(i.key == item_key for i in items):
             fail(f"{iw}.key", f"{item_key!r} is used twice in this checklist")
-        name = text(it, "name", iw)
+        name = parser.text(it, "name", iw)
         aliases = _aliases(it, iw, fail)
         evidence = it.get("evidence_required", False)
         if not isinstance(evidence, bool):

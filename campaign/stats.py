@@ -13,11 +13,10 @@ from dataclasses import asdict, dataclass
 
 from peewee import SQL, Case, fn
 
+from campaign import people
+from campaign.access import Scope, scope_of
 from campaign.plan import Checklist
 from models import CheckIn, Department, Staff
-
-# Who counts, as everywhere else (Staff.eligible, binding, fan-out): everyone not exempt.
-ELIGIBLE = Staff.status != "exempt"
 
 
 def _floor4(part: int, whole: int) -> float:
@@ -74,7 +73,7 @@ def _eligible_checkins(checklist: Checklist, department_id: int | None = None):
     # keeps the count a scan of a covering index, where a JOIN to staff cost one lookup per
     # check-in. The list is the whole unit's even for one department: a check-in's stored
     # department could predate a move, and an exempt person counts nowhere.
-    not_eligible = Staff.select(Staff.id).where(Staff.status == "exempt")
+    not_eligible = Staff.select(Staff.id).where(people.not_counted())
     query = CheckIn.select().where((CheckIn.checklist == checklist.key) & (CheckIn.year == checklist.year)
                                    & (CheckIn.item.in_([i.key for i in checklist.items])))
     if department_id is not None:
@@ -84,7 +83,7 @@ def _eligible_checkins(checklist: Checklist, department_id: int | None = None):
 
 def report(checklist: Checklist, target: float, department_id: int | None = None) -> Report:
     eligible_q = (Staff.select(Staff.department, fn.COUNT(Staff.id).alias("n"))
-                  .where(ELIGIBLE).group_by(Staff.department))
+                  .where(people.counted()).group_by(Staff.department))
     per_person = (_eligible_checkins(checklist, department_id)
                   .select(CheckIn.department, CheckIn.staff, fn.COUNT(CheckIn.id).alias("n"))
                   .group_by(CheckIn.department, CheckIn.staff))
@@ -122,7 +121,7 @@ def lowest(departments: list[DepartmentRate], n: int) -> list[DepartmentRate]:
 def pending_people(checklist: Checklist, department_id: int) -> list[Staff]:
     """Eligible people of a department who have not started the checklist."""
     started = _eligible_checkins(checklist, department_id).select(CheckIn.staff)
-    return list(Staff.select().where((Staff.department == department_id) & ELIGIBLE
+    return list(Staff.select().where((Staff.department == department_id) & people.counted()
                                      & Staff.id.not_in(started)).order_by(Staff.name))
 
 
@@ -131,3 +130,29 @@ def done_counts(checklist: Checklist, department_id: int | None = None) -> dict[
     query = (_eligible_checkins(checklist, department_id).select(CheckIn.staff, fn.COUNT(CheckIn.id))
              .group_by(CheckIn.staff))
     return dict(query.tuples())
+
+
+@dataclass(frozen=True)
+class Overview:
+    """What a viewer is shown of a checklist's participation, within their scope."""
+
+    scope: Scope
+    report: Report  # the whole unit, or the viewer's department
+    lowest: list[DepartmentRate]  # whole unit: the departments furthest below target (at most 5)
+    pending: list[Staff]  # one department: its eligible people who have not started
+
+
+class NotAllowed(Exception):
+    """The viewer may not see participation beyond their own progress."""
+
+
+def overview(viewer: Staff, checklist: Checklist, target: float, lowest_n: int = 5) -> Overview:
+    scope = scope_of(viewer)
+    if scope is None:
+        raise NotAllowed(viewer.role)
+    if scope.whole_unit:
+        rep = report(checklist, target)
+        low = [d for d in lowest(rep.departments, lowest_n) if d.participation_rate < target]
+        return Overview(scope, rep, low, [])
+    rep = report(checklist, target, scope.department_id)
+    return Overview(scope, rep, [], pending_people(checklist, scope.department_id))

@@ -6,7 +6,6 @@ import hmac
 from flask import Blueprint, jsonify, request
 
 from campaign import stats
-from models import db
 from runtime import runtime
 
 bp = Blueprint("api", __name__)
@@ -47,12 +46,3 @@ def api_stats():
         known = ", ".join(c.key for c in plan.checklists)
         raise ApiError(404, f"no checklist {key!r} in the plan (known: {known})")
     return jsonify(stats.report(checklist, plan.target).as_dict())
-
-
-@bp.get("/healthz")
-def healthz():
-    try:
-        db.execute_sql("SELECT 1").fetchone()
-    except Exception as exc:  # any database failure means "not healthy"
-        return jsonify(status="error", database=str(exc)), 503
-    return jsonify(status="ok")

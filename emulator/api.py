@@ -41,6 +41,10 @@ def endpoint(name: str, needs_token: bool = True):
             if injected in ("500", 500, "5xx"):
                 entry["errcode"] = 500
                 return Response("upstream error", status=500)
+            if injected == "reset":  # the connection drops after the request arrived: no answer at all
+                entry["errcode"] = "reset"
+                _drop_connection()
+                return Response("", status=200)
             if injected is not None:
                 entry["errcode"] = int(injected)
                 return error(int(injected), "(injected)")
@@ -61,6 +65,19 @@ def endpoint(name: str, needs_token: bool = True):
         return inner
 
     return wrap
+
+
+def _drop_connection() -> None:
+    """Close the client's socket without a response, as a proxy or network fault does."""
+    import socket
+
+    sock = request.environ.get("werkzeug.socket")
+    if sock is not None:
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        sock.close()
 
 
 @bp.get("/cgi-bin/token")

@@ -53,7 +53,7 @@ class Emulator:
     def __init__(self, settings: Settings):
         self.settings = settings
         self.platform = Platform(settings.app_id, settings.app_secret, settings.templates)
-        signer = inbound.Platform(settings.token, settings.encoding_aes_key, settings.app_id, settings.mode)
+        signer = inbound.Signer(settings.token, settings.encoding_aes_key, settings.app_id, settings.mode)
         self.delivery = Delivery(settings.webhook_url, signer, timeout=settings.reply_timeout)
         self.chat = chat.Conversations()
         self._finish_queue: queue.Queue = queue.Queue()

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import requests
 
-from emulator.inbound import Platform as Signer
+from emulator.inbound import Signer
 
 UNAVAILABLE = "该公众号暂时无法提供服务，请稍后再试"
 

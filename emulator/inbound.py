@@ -86,7 +86,7 @@ class Signed:
         return urlencode(self.query)
 
 
-class Platform:
+class Signer:
     """Signs and encrypts like WeChat for one account's Token/EncodingAESKey/AppID."""
 
     def __init__(self, token: str, encoding_aes_key: str, app_id: str, mode: str = "safe"):

@@ -1,7 +1,7 @@
 """State and rules of the fake WeChat platform: tokens, users and their windows, media,
 menus, QR tickets, templates, subscription opt-ins, the call log and fault injection.
 
-Every rule is the platform's (DESIGN.md section 2). Time is emulated: real time plus an
+Every rule is the platform's (docs/architecture.md, "The WeChat platform"). Time is emulated: real time plus an
 offset that tests move forward, so windows and expiries can be crossed without waiting.
 """
 from __future__ import annotations

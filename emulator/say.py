@@ -24,7 +24,7 @@ def main(argv=None) -> int:
     parser.add_argument("--url", default="http://127.0.0.1:8000/wechat")
     args = parser.parse_args(argv)
     w = load_config().wechat
-    platform = inbound.Platform(w.token, w.encoding_aes_key, w.app_id, w.encrypt_mode)
+    platform = inbound.Signer(w.token, w.encoding_aes_key, w.app_id, w.encrypt_mode)
     xml = inbound.event(args.openid, "CLICK", args.click) if args.click else inbound.text(args.openid, args.text)
     signed = platform.sign_request(xml)
     try:

@@ -1,47 +1,43 @@
 """Jobs are plain functions `job(now) -> count`, registered in one place.
 
 The scheduler calls them every minute; `flask --app server run-job NAME --now ISO` calls the
-same functions once. Each job reloads the plan for the year of `now`, so a scheduler that
-runs across New Year follows the new year's dates.
+same functions once. Each job asks the plan source for the year of `now`, so a scheduler
+that runs across New Year follows the new year's dates, and an edited plan file is read again.
 """
 from __future__ import annotations
 
 import datetime as dt
 import logging
-from dataclasses import dataclass
 from typing import Callable
 
-from bot.client import Client, DatabaseTokenStore, RedisTokenStore
+from bot.client import Client, build_client
+from campaign import outbox
 from campaign.binding import BindPolicy, prune_failures
-from campaign.plan import Plan, load_plan
+from campaign.plan import Plan, PlanSource, Reminder
 from config import Config
-from models import Occurrence, db
+from models import db
 from schedules import fanout
 from schedules.occurrences import calendar_for, is_quiet, occurrences
 from schedules.sender import Sender
+from schedules.workdays import WorkCalendar
 
 log = logging.getLogger("tuanjie.schedules")
 LOOKBACK = dt.timedelta(days=35)  # how far back a restarted scheduler looks for missed reminders
 
 
-@dataclass
 class Jobs:
-    config: Config
-    client: Client | None = None
+    def __init__(self, config: Config, plans: PlanSource | None = None, client: Client | None = None):
+        self.config = config
+        self.plans = plans or PlanSource(config.plan_path)
+        self.client = client or build_client(config)
+        self.bind_policy = BindPolicy.of(config.binding)
 
     def plan(self, now: dt.datetime) -> Plan:
-        return load_plan(self.config.plan_path, now.date())
+        return self.plans.on(now.date())
 
-    def calendar(self, plan: Plan):
+    def calendar(self, plan: Plan) -> WorkCalendar:
         p = self.config.push
         return calendar_for(plan, p.holidays, p.workdays)
-
-    def make_client(self) -> Client:
-        if self.client is None:
-            w, p = self.config.wechat, self.config.push
-            store = RedisTokenStore(p.redis_url, w.app_id) if p.token_store == "redis" else DatabaseTokenStore(w.app_id)
-            self.client = Client(w, store)
-        return self.client
 
     def quiet_check(self, plan: Plan) -> Callable[[dt.datetime], bool]:
         cal, quiet = self.calendar(plan), self.config.push.quiet()
@@ -53,18 +49,18 @@ class Jobs:
         plan = self.plan(now)
         done = 0
         with db.connection_context():
-            for occ in occurrences(plan, self.calendar(plan), self.config.tz, now - LOOKBACK, now):
-                if Occurrence.get_or_none(Occurrence.key == occ.key) is not None:
+            for firing in occurrences(plan, self.calendar(plan), self.config.tz, now - LOOKBACK, now):
+                if outbox.occurrence_exists(firing.key):
                     continue
                 try:
-                    if now - occ.due > occ.reminder.grace:
-                        result = fanout.expire(occ.reminder, occ.key, occ.due, now)
+                    if now - firing.due > firing.reminder.grace:
+                        result = fanout.expire(firing.reminder, firing.key, firing.due, now)
                     else:
-                        result = fanout.fan_out(plan, occ.reminder, occ.key, occ.due, now, self.config.push,
-                                                phase=occ.phase)
+                        result = fanout.fan_out(plan, firing.reminder, firing.key, firing.due, now, self.config.push,
+                                                phase=firing.phase)
                         done += 0 if result.existed else 1
                 except Exception:  # one broken occurrence must not hold up the others
-                    log.exception("remind: %s failed", occ.key)
+                    log.exception("remind: %s failed", firing.key)
                     continue
                 log.info("remind: %s", result.describe())
         return done
@@ -76,18 +72,27 @@ class Jobs:
             log.info("send: %s", summary.describe())
         return summary.sent
 
+    def push(self, plan: Plan, reminder: Reminder, now: dt.datetime, audience: fanout.Audience = fanout.Audience(),
+             dry_run: bool = False) -> fanout.FanoutResult:
+        """A reminder sent now, by hand: one occurrence per reminder, day and audience, so that a
+        rerun the same day resumes it and nobody gets it twice."""
+        key = outbox.occurrence_key(reminder.key, now.date(), push=True, department=audience.department,
+                                    pending_only=bool(audience.pending_only))
+        phase = plan.phase_on(now.date())
+        with db.connection_context():
+            return fanout.fan_out(plan, reminder, key, now, now, self.config.push, phase=phase.key if phase else None,
+                                  audience=audience, dry_run=dry_run)
+
     def sender(self, now: dt.datetime) -> Sender:
         """A sender whose clock starts at `now` and runs on with real time."""
         offset = now - dt.datetime.now(self.config.tz)
         tz = self.config.tz
-        return Sender(self.make_client(), self.config.push, lambda: dt.datetime.now(tz) + offset,
+        return Sender(self.client, self.config.push, lambda: dt.datetime.now(tz) + offset,
                       self.quiet_check(self.plan(now)))
 
     def prune(self, now: dt.datetime) -> int:
-        b = self.config.binding
-        policy = BindPolicy(window=dt.timedelta(minutes=b.failure_window_minutes))
         with db.connection_context():
-            return prune_failures(now, policy)
+            return prune_failures(now, self.bind_policy)
 
     def registry(self) -> dict[str, Callable[[dt.datetime], int]]:
         return {"remind": self.remind, "send": self.send, "prune": self.prune}
@@ -109,4 +114,3 @@ def register(scheduler, jobs: Jobs) -> None:
     scheduler.add_job(wrap("remind", jobs.remind), "cron", second=0, id="remind", **common)
     scheduler.add_job(wrap("send", jobs.send), "cron", second=5, id="send", **common)
     scheduler.add_job(wrap("prune", jobs.prune), "cron", minute=17, id="prune", **common)
-

@@ -9,19 +9,22 @@ import datetime as dt
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
+from campaign.outbox import occurrence_key
 from campaign.plan import Plan, Reminder
 from schedules.workdays import WorkCalendar
 
 
 @dataclass(frozen=True)
-class Occurrence:
+class Firing:
+    """A reminder due at one moment; fanned out, it becomes an occurrence row (campaign.outbox)."""
+
     reminder: Reminder
     due: dt.datetime  # aware
     phase: str | None = None  # the phase key for phase reminders
 
     @property
     def key(self) -> str:
-        return f"{self.reminder.key}@{self.due.date().isoformat()}"
+        return occurrence_key(self.reminder.key, self.due.date())
 
 
 def calendar_for(plan: Plan, extra_holidays=(), extra_workdays=()) -> WorkCalendar:
@@ -62,7 +65,7 @@ def days_of(plan: Plan, reminder: Reminder, cal: WorkCalendar) -> list[tuple[dt.
 
 
 def occurrences(plan: Plan, cal: WorkCalendar, tz: ZoneInfo, start: dt.datetime, end: dt.datetime,
-                only: str | None = None) -> list[Occurrence]:
+                only: str | None = None) -> list[Firing]:
     """Occurrences due in [start, end], in time order."""
     found = []
     for reminder in plan.reminders:
@@ -71,7 +74,7 @@ def occurrences(plan: Plan, cal: WorkCalendar, tz: ZoneInfo, start: dt.datetime,
         for day, phase in days_of(plan, reminder, cal):
             due = dt.datetime.combine(day, reminder.at, tzinfo=tz)
             if start <= due <= end:
-                found.append(Occurrence(reminder, due, phase))
+                found.append(Firing(reminder, due, phase))
     return sorted(found, key=lambda o: (o.due, o.reminder.key))
 
 

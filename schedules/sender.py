@@ -1,11 +1,10 @@
 """The sender: works through the outbox with bounded concurrency and a rate limit.
 
-Each message is claimed with a conditional UPDATE (pending/retry -> sending, with a lease
-and the owner's host:pid), so two senders never send the same row. Outcomes:
-sent (with the msgid), failed (permanent errcode), retry (transient, with backoff), and
-unknown: a row left "sending" by a process that died, whose request may have left. Unknown
-rows are never resent automatically: a duplicate is worse than a gap an organiser can see.
-45009 (daily quota) pauses the whole run.
+Each message is claimed (campaign.outbox.claim: a conditional UPDATE with a lease and the
+owner's host:pid), so two senders never send the same row. Outcomes: sent (with the msgid),
+failed (permanent errcode), retry (transient, with backoff), and unknown: the request may
+have left (a read timeout, a sender that died). Unknown rows are never resent automatically:
+a duplicate is worse than a gap an organiser can see. 45009 (daily quota) pauses the run.
 """
 from __future__ import annotations
 
@@ -14,7 +13,6 @@ import json
 import logging
 import os
 import queue
-import re
 import socket
 import threading
 import time
@@ -22,16 +20,13 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Callable
 
-import requests
-import urllib3
-from peewee import MySQLDatabase, fn
-
-from bot.client import QUOTA, Client, WeChatError
+from bot.client import QUOTA, Client, WeChatError, mask_token
+from campaign import outbox
+from campaign.clock import to_utc
 from config import PushConfig
-from models import S_ID, S_TEXT, S_TEXT2, S_TIME, Outbox, Prepared, db, to_utc
+from models import db
 
 BACKOFF = (60, 300, 1800, 3600)  # seconds before attempts 2, 3, 4, 5...
-CLAIMABLE = ("pending", "retry")
 OWNER = f"{socket.gethostname()}:{os.getpid()}"
 log = logging.getLogger("tuanjie.sender")
 
@@ -99,47 +94,14 @@ def _owner_alive(owner: str | None) -> bool:
         return True
 
 
-def _described(exc: Exception) -> str:
-    """An error for logs, the summary and Outbox.last_error: requests puts the URL, with its
-    access_token, in its messages; the token is masked."""
-    return _TOKEN_IN_URL.sub(r"\1***", f"{type(exc).__name__}: {exc}")
-
-
-_TOKEN_IN_URL = re.compile(r"(access_token=)[^&\s'\"),]+")
-
-
-def _may_have_left(exc: requests.RequestException) -> bool:
-    """False only when the request certainly never reached the platform."""
-    if isinstance(exc, requests.ConnectTimeout):
-        return False
-    if isinstance(exc, requests.ConnectionError):
-        reason = exc.args[0] if exc.args else None
-        inner = getattr(reason, "reason", reason)  # urllib3 MaxRetryError wraps the cause
-        return not isinstance(inner, (urllib3.exceptions.NewConnectionError, urllib3.exceptions.ConnectTimeoutError))
-    return True
-
-
-def _paused_until(now: dt.datetime) -> dt.datetime | None:
-    """After 45009 the quota is spent: no run sends anything until the pause is over."""
-    row = (Outbox.select(fn.MAX(Outbox.next_attempt_at))
-           .where((Outbox.state == "retry") & (Outbox.errcode == QUOTA) & (Outbox.next_attempt_at > to_utc(now)))
-           .scalar())
-    if isinstance(row, str):
-        row = dt.datetime.fromisoformat(row)
-    return row
-
-
 def recover(now: dt.datetime) -> int:
-    """Rows left "sending" by a dead sender (or past their lease) become "unknown"."""
+    """Messages left "sending" by a dead sender (or past their lease) become "unknown"."""
     n = 0
     # Read everything first: an open SELECT holds a WAL snapshot that a later write cannot upgrade.
-    for row in list(Outbox.select(Outbox.id, Outbox.owner, Outbox.lease_until).where(Outbox.state == "sending")):
-        if row.lease_until is not None and row.lease_until > to_utc(now) and _owner_alive(row.owner):
+    for row_id, owner, lease_until in outbox.leased():
+        if lease_until is not None and lease_until > to_utc(now) and _owner_alive(owner):
             continue
-        with db.atomic():
-            n += (Outbox.update(state="unknown", last_error="sender stopped while sending; not resent",
-                                lease_until=None)
-                  .where((Outbox.id == row.id) & (Outbox.state == "sending")).execute())
+        n += outbox.give_up(row_id, "sender stopped while sending; not resent")
     return n
 
 
@@ -158,7 +120,7 @@ class Sender:
             return summary
         with db.connection_context():
             summary.unknown = recover(now)
-            paused = _paused_until(now)
+            paused = outbox.paused_until(now, QUOTA)
         if paused is not None:
             summary.paused = f"45009 daily quota reached; paused until {paused:%H:%M} UTC"
             return summary
@@ -211,38 +173,20 @@ class Sender:
 
     def _crashed(self, row_id: int, exc: Exception, summary: SendSummary) -> str:
         """An unexpected error around a send: we cannot tell whether it left, so never resend."""
-        return self._unknown(row_id, f"sender error: {_described(exc)}", summary)
+        return self._unknown(row_id, mask_token(f"sender error: {type(exc).__name__}: {exc}"), summary)
 
-    def _unknown(self, row_id: int, error: str, summary: SendSummary, **changes) -> str:
+    def _unknown(self, row_id: int, error: str, summary: SendSummary, errcode: int | None = None) -> str:
         """The message may or may not have left: never resent, left for organisers to see."""
-        self._finish(row_id, state="unknown", last_error=error[:500], **changes)
+        outbox.mark_unknown(row_id, OWNER, error, errcode)
         with self.lock:
             summary.unknown += 1
-        return "unknown"
+        return outbox.UNKNOWN
 
     def _candidates(self, now: dt.datetime):
-        """Ids of due rows, streamed in id order, a page at a time."""
-        last = 0
-        while True:
-            page = [r.id for r in Outbox.select(Outbox.id)
-                    .where(Outbox.state.in_(CLAIMABLE) & (Outbox.next_attempt_at <= to_utc(now)) & (Outbox.id > last))
-                    .order_by(Outbox.id).limit(500)]
-            if not page:
-                return
-            yield from page
-            last = page[-1]
+        return outbox.due_ids(now)
 
-    def _claim(self, row_id: int) -> Claimed | None:
-        """pending/retry -> sending, leased to this process: one conditional UPDATE."""
-        lease = to_utc(self.clock()) + dt.timedelta(seconds=self.push.lease_seconds)
-        if _returning():
-            row = CLAIM.execute(id=row_id, lease=lease, owner=OWNER).fetchone()
-            return Claimed(*row) if row else None
-        # MySQL/MariaDB: read back the row we just claimed.
-        if CLAIM.execute(id=row_id, lease=lease, owner=OWNER).rowcount != 1:
-            return None
-        r = Outbox.get_by_id(row_id)
-        return Claimed(r.id, r.openid, r.channel, r.payload, r.attempts)
+    def _claim(self, row_id: int) -> outbox.Claimed | None:
+        return outbox.claim(row_id, OWNER, self.clock() + dt.timedelta(seconds=self.push.lease_seconds))
 
     def _one(self, row_id: int, summary: SendSummary, stop: threading.Event) -> str | None:
         row = self._claim(row_id)
@@ -252,19 +196,17 @@ class Sender:
         try:
             msgid = self._send(row)
         except WeChatError as exc:
-            return self._failed(row, exc.errcode, str(exc), exc.permanent, summary, stop)
-        except requests.RequestException as exc:
-            if _may_have_left(exc):
+            if exc.may_have_left:
                 # A read timeout or a dropped answer: the platform may have delivered it.
                 # Resending could make a duplicate, so the row is left for organisers to see.
-                return self._unknown(row.id, _described(exc), summary, errcode=-4)
-            return self._failed(row, -4, _described(exc), False, summary, stop)
-        SENT.execute(id=row.id, msgid=msgid, sent_at=to_utc(self.clock()), owner=OWNER)
+                return self._unknown(row.id, str(exc), summary, errcode=exc.errcode)
+            return self._failed(row, exc.errcode, str(exc), exc.permanent, summary, stop)
+        outbox.mark_sent(row.id, OWNER, msgid, self.clock())
         with self.lock:
             summary.sent += 1
-        return "sent"
+        return outbox.SENT
 
-    def _send(self, row: "Claimed") -> str | None:
+    def _send(self, row: outbox.Claimed) -> str | None:
         data = json.loads(row.payload)
         if row.channel == "template":
             return self.client.send_template(row.openid, self.push.template_id, data)
@@ -281,53 +223,19 @@ class Sender:
         if errcode == QUOTA:
             stop.set()
             summary.paused = "45009 daily quota reached"
-            self._finish(row.id, state="retry", errcode=errcode, last_error=message, attempts=row.attempts - 1,
-                         next_attempt_at=to_utc(now) + dt.timedelta(minutes=self.push.quota_pause_minutes))
+            # Not an attempt of this message's: the quota was spent before it.
+            outbox.mark_retry(row.id, OWNER, errcode, message, now + dt.timedelta(minutes=self.push.quota_pause_minutes),
+                              attempts=row.attempts - 1)
             with self.lock:
                 summary.retry[errcode] += 1
             return "paused"
         if permanent or row.attempts >= self.push.max_attempts:
-            self._finish(row.id, state="failed", errcode=errcode, last_error=message)
+            outbox.mark_failed(row.id, OWNER, errcode, message)
             with self.lock:
                 summary.failed[errcode] += 1
-            return "failed"
+            return outbox.FAILED
         delay = BACKOFF[min(row.attempts - 1, len(BACKOFF) - 1)]
-        self._finish(row.id, state="retry", errcode=errcode, last_error=message,
-                     next_attempt_at=to_utc(now) + dt.timedelta(seconds=delay))
+        outbox.mark_retry(row.id, OWNER, errcode, message, now + dt.timedelta(seconds=delay))
         with self.lock:
             summary.retry[errcode] += 1
-        return "retry"
-
-    @staticmethod
-    def _finish(row_id: int, **changes) -> None:
-        (Outbox.update(lease_until=None, **changes)
-         .where((Outbox.id == row_id) & (Outbox.state == "sending") & (Outbox.owner == OWNER)).execute())
-
-
-@dataclass(frozen=True)
-class Claimed:
-    id: int
-    openid: str
-    channel: str
-    payload: str
-    attempts: int
-
-
-def _claim_query():
-    query = (Outbox.update(state="sending", owner=S_TEXT, attempts=Outbox.attempts + 1, lease_until=S_TIME)
-             .where((Outbox.id == S_ID) & Outbox.state.in_(CLAIMABLE)))
-    if _returning():
-        query = query.returning(Outbox.id, Outbox.openid, Outbox.channel, Outbox.payload, Outbox.attempts)
-    return query
-
-
-def _returning() -> bool:
-    return not isinstance(db.obj, MySQLDatabase)  # MariaDB/MySQL have no UPDATE ... RETURNING
-
-
-CLAIM = Prepared(_claim_query, id=S_ID, owner=S_TEXT, lease=S_TIME)
-SENT = Prepared(lambda: Outbox.update(state="sent", msgid=S_TEXT2, sent_at=S_TIME, errcode=None, last_error=None,
-                                      lease_until=None)
-                .where((Outbox.id == S_ID) & (Outbox.state == "sending") & (Outbox.owner == S_TEXT)),
-                id=S_ID, msgid=S_TEXT2, sent_at=S_TIME, owner=S_TEXT)
-
+        return outbox.RETRY

@@ -100,7 +100,7 @@ token = "{API_TOKEN}"
 @dataclass
 class World:
     base: str
-    platform: inbound.Platform
+    platform: inbound.Signer
     tmp: Path
     app: object
 
@@ -144,11 +144,19 @@ class Server:
 
 
 def reset_schema(url: str):
-    from models import init_database
+    from storage.engine import init_database
 
     init_database(url)
     with db.connection_context():
         db.drop_tables(ALL_MODELS, safe=True)
+
+
+def as_before_versions() -> None:
+    """Make the test's database look as init-db left it before schema versions: no version row."""
+    from storage.engine import quote
+
+    with db.connection_context():
+        db.execute_sql(f"DROP TABLE {quote('schemaversion')}")
 
 
 def start(tmp_path: Path, db_url: str, mode: str = "safe", roster: str | None = ROSTER, clock=None, **extra):
@@ -165,7 +173,7 @@ def start(tmp_path: Path, db_url: str, mode: str = "safe", roster: str | None = 
         result = world_cli.invoke(args=["import-staff", str(tmp_path / "roster.csv")])
         assert result.exit_code == 0, result.output
     server = Server(app)
-    platform = inbound.Platform(TOKEN, extra.get("aes_key", DEMO_AES_KEY), APP_ID,
+    platform = inbound.Signer(TOKEN, extra.get("aes_key", DEMO_AES_KEY), APP_ID,
                                 "compat" if mode == "compat" else mode)
     world = World(f"http://127.0.0.1:{server.server_port}", platform, tmp_path, app)
     return world, server

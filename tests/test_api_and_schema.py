@@ -5,8 +5,9 @@ import pytest
 import requests
 from peewee import SqliteDatabase
 
-from models import Staff, db, drop_index, quote
-from tests.conftest import API_TOKEN, bind
+from models import Staff, db
+from storage.engine import drop_index, quote
+from tests.conftest import API_TOKEN, as_before_versions, bind
 
 
 def test_stats_needs_the_bearer_token(world):
@@ -45,6 +46,7 @@ def test_init_db_twice_keeps_everything(world):
 def test_init_db_adds_a_column_missing_from_an_older_schema(world):
     with db.connection_context():
         db.execute_sql("ALTER TABLE staff DROP COLUMN awaiting")
+    as_before_versions()
     result = world.cli("init-db")
     assert "column staff.awaiting" in result.output, result.output
     assert Staff.select().count() == 6
@@ -89,6 +91,7 @@ def test_init_db_upgrades_check_ins_from_before_campaign_years(world):
                       "checkin_checklist_year_item_department_id_staff_id"):
             drop_index("checkin", index)
         db.execute_sql(f"ALTER TABLE checkin DROP COLUMN {quote('year')}")
+    as_before_versions()
     result = world.cli("init-db")
     assert result.exit_code == 0, (result.output, result.exception)
     changes = result.output.split("schema: ", 1)[1].strip().split(", ")
@@ -120,6 +123,7 @@ def test_init_db_moves_nonces_onto_messages_and_drops_the_old_table(world):
                        "nonce VARCHAR(64) NOT NULL, dedup_key VARCHAR(200) NOT NULL)")
         db.execute_sql(f"INSERT INTO seennonce (id, {quote('timestamp')}, nonce, dedup_key) "
                        f"VALUES (1, {ts}, 'n4', 'm:4'), (2, {ts - 3600}, 'old', 'm:1')")
+    as_before_versions()
     result = world.cli("init-db")
     assert "column inboundmessage.timestamp" in result.output and "dropped table seennonce" in result.output
     with db.connection_context():
@@ -143,6 +147,7 @@ def test_init_db_widens_mysql_text_columns_and_keeps_their_rows(world):
     with db.connection_context():
         db.execute_sql("ALTER TABLE inboundmessage MODIFY body TEXT NULL")  # as made before MEDIUMTEXT
         before = list(InboundMessage.select(InboundMessage.dedup_key, InboundMessage.body).tuples())
+    as_before_versions()
     result = world.cli("init-db")
     assert "column inboundmessage.body to MEDIUMTEXT" in result.output, result.output
     with db.connection_context():
@@ -167,6 +172,7 @@ def test_mysql_keeps_fractions_of_a_second_also_after_an_upgrade(world):
         CheckIn.update(created_at=moment).execute()
         assert CheckIn.get().created_at == moment  # a new schema: DATETIME(6)
         db.execute_sql("ALTER TABLE checkin MODIFY created_at DATETIME NOT NULL")  # as made before
+    as_before_versions()
     result = world.cli("init-db")
     assert "column checkin.created_at to DATETIME(6)" in result.output, result.output
     with db.connection_context():
@@ -177,11 +183,12 @@ def test_mysql_keeps_fractions_of_a_second_also_after_an_upgrade(world):
 
 def test_a_persons_done_items_are_read_from_a_prefix_of_the_unique_index(world):
     """Not a scan of everyone's check-ins: the check-in reply stays as fast at 300k rows as at 3."""
-    from campaign.checkins import DONE
+    from campaign.checkins import _DONE as DONE
 
     if not isinstance(db.obj, SqliteDatabase):
         pytest.skip("SQLite's query plan")
-    sql, params = DONE.build().sql()
+    DONE._compile()
+    sql, params = DONE.sql, [value for _, value in DONE.slots]
     with db.connection_context():
         plan = " ".join(row[-1] for row in db.execute_sql(f"EXPLAIN QUERY PLAN {sql}", params))
     assert "INDEX checkin_staff_id_checklist_year_item (staff_id=? AND checklist=? AND year=?)" in plan, plan

@@ -47,7 +47,7 @@ def test_a_demo_user_checks_in_from_the_chat_page(world, emu, browser):
     from selenium.webdriver.support.ui import Select
 
     bind(world, "13900000002", "o-bob")
-    from bot.client import MENU
+    from bot.menu import MENU
     import json
 
     r = emu.call("POST", "/cgi-bin/menu/create", params={"access_token": emu.token()},

@@ -1,4 +1,4 @@
-"""The fake WeChat API enforces the platform's rules (DESIGN.md section 2), over real HTTP."""
+"""The fake WeChat API enforces the platform's rules (docs/architecture.md), over real HTTP."""
 import pytest
 
 from tests.conftest import APP_ID, start_emulator

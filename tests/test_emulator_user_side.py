@@ -107,7 +107,7 @@ class SlowWebhook:
 
 @pytest.fixture
 def signer():
-    return inbound.Platform(TOKEN, DEMO_AES_KEY, APP_ID, "safe")
+    return inbound.Signer(TOKEN, DEMO_AES_KEY, APP_ID, "safe")
 
 
 @pytest.mark.parametrize("delays, status, text", [

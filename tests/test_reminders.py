@@ -212,7 +212,7 @@ def test_an_unexpected_error_marks_the_row_unknown_and_the_run_goes_on(world, em
     bind_everyone(world, emu)
     jobs = jobs_for(world, emu, concurrency=1)
     jobs.remind(WED)
-    original = jobs.make_client().send_template
+    original = jobs.client.send_template
 
     def flaky(openid, *args, **kw):
         if openid == "o-bob":

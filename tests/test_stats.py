@@ -6,7 +6,9 @@ import pytest
 from campaign import checkins, stats
 from campaign.plan import load_plan
 from config import APP_ROOT
-from models import CheckIn, Department, Staff, create_schema, db, init_database
+from models import CheckIn, Department, Staff, db
+from storage.engine import init_database
+from storage.migrations import upgrade as create_schema
 from tests.conftest import reset_schema
 
 NOW = dt.datetime(2026, 6, 1, 10, 0, tzinfo=dt.timezone(dt.timedelta(hours=8)))
@@ -34,7 +36,7 @@ def people(db_url):
 def do(person, plan, *numbers, checklist=None):
     checklist = checklist or plan.main
     for n in numbers:
-        checkins.record(person, checklist, checklist.item_by_number(n), NOW)
+        checkins.check_in(person, checklist, checklist.item_by_number(n), NOW)
 
 
 def test_rates_by_department_item_and_overall(people, plan):

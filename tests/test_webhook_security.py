@@ -36,7 +36,7 @@ def test_bad_or_missing_msg_signature_is_403(world):
 
 
 def test_safe_mode_refuses_plaintext_even_when_signed(world):
-    plain = inbound.Platform(world.platform.token, "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG", "x", "plain")
+    plain = inbound.Signer(world.platform.token, "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG", "x", "plain")
     signed = plain.sign_request(inbound.text("o-x", "打卡"))
     r = post_raw(world, signed.query, signed.body)
     assert r.status_code == 400 and "safe" in r.text
@@ -124,7 +124,7 @@ def test_undecryptable_or_foreign_ciphertext_is_refused(world):
     q["msg_signature"] = sign(world.platform.token, q["timestamp"], q["nonce"], junk)
     r = post_raw(world, q, f"<xml><Encrypt><![CDATA[{junk}]]></Encrypt></xml>".encode())
     assert r.status_code == 400
-    other = inbound.Platform(world.platform.token, "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG",
+    other = inbound.Signer(world.platform.token, "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG",
                              "wxANOTHERAPP0000", "safe")
     signed = other.sign_request(inbound.text("o-x", "打卡"))
     assert post_raw(world, signed.query, signed.body).status_code == 403
@@ -140,7 +140,7 @@ def test_compat_mode_takes_both_and_answers_in_kind(make_world):
     world = make_world(mode="compat")
     sealed = world.post(inbound.text("o-x", "打卡"))
     assert "<Encrypt>" in sealed.text and "绑定" in world.platform.reply_text(sealed.text, {})
-    plain = inbound.Platform(world.platform.token, "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG", "x", "plain")
+    plain = inbound.Signer(world.platform.token, "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG", "x", "plain")
     signed = plain.sign_request(inbound.text("o-y", "打卡"))
     r = post_raw(world, signed.query, signed.body)
     assert r.status_code == 200 and "<Encrypt>" not in r.text and "绑定" in r.text

@@ -1,0 +1,41 @@
+"""Who may see what, in one place: the chat, the API and the dashboard ask here.
+
+- an organiser sees every department's figures, and the names of who is pending in any;
+- a department leader sees their own department's figures and its pending names;
+- everyone else sees only their own progress.
+Nobody is ever shown a ranking of individuals: figures are per department and per item.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from models import Staff
+
+ORGANISER, LEADER, STAFF = "organiser", "leader", "staff"
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What a viewer may see beyond their own progress."""
+
+    role: str
+    department_id: int | None  # None: every department
+
+    @property
+    def whole_unit(self) -> bool:
+        return self.department_id is None
+
+    def sees(self, department_id: int) -> bool:
+        """May see this department's figures and its pending names."""
+        return self.department_id is None or self.department_id == department_id
+
+
+def scope_of(person: Staff | None) -> Scope | None:
+    """The viewer's scope; None for staff (and nobody), who see only their own progress."""
+    if person is None:
+        return None
+    if person.role == ORGANISER:
+        return Scope(ORGANISER, None)
+    if person.role == LEADER:
+        return Scope(LEADER, person.department_id)
+    return None

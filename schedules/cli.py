@@ -1,0 +1,119 @@
+"""The scheduler's commands: `scheduler`, `run-job`, `jobs` and `push`."""
+from __future__ import annotations
+
+import datetime as dt
+import sys
+import threading
+
+import click
+from flask.cli import AppGroup
+
+from campaign import outbox
+from commands import parse_now, register, require_department, runtime, with_db
+from schedules import fanout
+from schedules.occurrences import occurrences
+
+cli = AppGroup("schedules")
+
+
+@cli.command("scheduler")
+def scheduler():
+    """Run the reminder scheduler in this process (one per deployment; a second one exits)."""
+    from apscheduler.schedulers.blocking import BlockingScheduler
+
+    from schedules.jobs import register as register_jobs
+    from schedules.lock import LockHeld, SchedulerLock
+    from storage.engine import db
+
+    rt = runtime()
+    try:
+        lock = SchedulerLock(db.obj).acquire()
+    except LockHeld as exc:
+        raise click.ClickException(f"not starting: {exc}") from None
+    jobs, now = rt.jobs, rt.clock()
+    warning = jobs.calendar(jobs.plan(now)).warning(now.year)
+    if warning:
+        click.echo(f"warning: {warning}", err=True)
+    sched = BlockingScheduler(timezone=rt.config.tz)
+    register_jobs(sched, jobs)
+    click.echo(f"scheduler started ({rt.config.campaign.timezone}); jobs: remind, send, prune")
+    try:
+        sched.start()
+    except (KeyboardInterrupt, SystemExit):
+        pass
+    finally:
+        lock.release()
+
+
+@cli.command("run-job")
+@click.argument("name")
+@click.option("--now", "now_text", default=None, help="ISO time to run as (default: now)")
+def run_job(name, now_text):
+    """Run one job once, exactly as the scheduler would: remind, send or prune."""
+    rt = runtime()
+    registry = rt.jobs.registry()
+    if name not in registry:
+        raise click.ClickException(f"no job {name!r} (jobs: {', '.join(registry)})")
+    count = registry[name](parse_now(now_text, rt))
+    click.echo(f"{name}: {count}")
+
+
+@cli.command("jobs")
+@click.option("--days", default=60, show_default=True, type=click.IntRange(1, 366),
+              help="how far ahead to list (1-366)")
+@click.option("--now", "now_text", default=None, help="ISO time to list from (default: now)")
+def list_jobs(days, now_text):
+    """List the upcoming reminder occurrences and the calendar they follow."""
+    rt = runtime()
+    jobs, now = rt.jobs, parse_now(now_text, rt)
+    plan = jobs.plan(now)
+    cal = jobs.calendar(plan)
+    warning = cal.warning(now.year)
+    click.echo(f"calendar {now.year}: " + (warning or "official (chinese-calendar), with the plan's extras"))
+    click.echo("scheduler: remind every minute at :00, send at :05, prune hourly at :17")
+    upcoming = occurrences(plan, cal, rt.config.tz, now, now + dt.timedelta(days=days))
+    for firing in upcoming:
+        r = firing.reminder
+        click.echo(f"{firing.due:%Y-%m-%d %a %H:%M}  {r.key:<18} {r.channel:<9} {r.audience:<8} {r.title}")
+    if not upcoming:
+        click.echo(f"no reminders in the next {days} days")
+
+
+@cli.command("push")
+@click.option("--reminder", "name", required=True, help="a reminder key from the plan")
+@click.option("--department", default=None, help="only this department")
+@click.option("--pending-only", is_flag=True, default=False, help="only people who have not completed")
+@click.option("--dry-run", is_flag=True, help="count who would get it, and why others would not")
+@click.option("--now", "now_text", default=None, help="ISO time to push as (default: now)")
+@with_db
+def push(name, department, pending_only, dry_run, now_text):
+    """Send a reminder now. Rerunning the same push the same day resumes it; nobody gets it twice."""
+    rt = runtime()
+    now = parse_now(now_text, rt)
+    plan = rt.jobs.plan(now)
+    reminder = plan.reminder(name)
+    if reminder is None:
+        known = ", ".join(r.key for r in plan.reminders) or "none"
+        raise click.ClickException(f"no reminder {name!r} in the plan (known: {known})")
+    require_department(department)
+    result = rt.jobs.push(plan, reminder, now, fanout.Audience(department, pending_only or None), dry_run)
+    if dry_run:
+        click.echo(f"dry run: {result.created} would get {name!r}; skipped: {result.skipped_text()}")
+        return
+    click.echo(f"{result.key}: resuming" if result.existed else result.describe())
+    click.echo(_send_with_progress(rt, now).describe())
+
+
+def _send_with_progress(rt, now: dt.datetime):
+    """Send what is due, with a progress bar on stderr."""
+    sender = rt.jobs.sender(now)
+    lock = threading.Lock()
+    with click.progressbar(length=outbox.due_count(), label="sending", file=sys.stderr) as bar:
+        def tick(_outcome):
+            with lock:
+                bar.update(1)
+        return sender.run(max_seconds=6 * 3600, on_done=tick)
+
+
+def init_app(app) -> None:
+    register(app, cli)

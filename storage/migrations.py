@@ -1,0 +1,222 @@
+"""Numbered schema migrations and the version row that says which have run.
+
+A new database is created at the models' current shape and stamped with the last number.
+An existing one runs, in order, every migration above the number in its `schemaversion`
+row; a database made before versions existed has no such row and is at 0.
+
+Each migration checks what is there before it changes anything (a column is added only
+when missing, an index dropped only when present), so an upgrade that stopped half-way
+runs again safely. A migration that creates a table creates it as its model is now: a later
+migration that changes that table must therefore check the column or index first. Writing
+one: append `Migration(n, "what it does", function)` to MIGRATIONS; the function returns
+what it changed, in the words `init-db` prints ("column staff.status", "index x").
+"""
+from __future__ import annotations
+
+import datetime as dt
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+from peewee import DateTimeField, Table, TextField
+from playhouse.migrate import SchemaMigrator, migrate
+
+from models import ALL_MODELS, CheckIn, InboundMessage, SchemaVersion
+from storage.engine import db, drop_index, is_mysql, quote
+
+
+@dataclass(frozen=True)
+class Migration:
+    number: int
+    name: str
+    apply: Callable[[], list[str]]
+
+
+def upgrade() -> list[str]:
+    """Create or upgrade the schema; returns what changed (empty: up to date)."""
+    existing = set(db.get_tables())
+    if not existing & {m._meta.table_name for m in ALL_MODELS if m is not SchemaVersion}:
+        with db.atomic():
+            db.create_tables(ALL_MODELS)
+        _stamp(LATEST)
+        return [f"table {m._meta.table_name}" for m in ALL_MODELS] + [f"schema version {LATEST}"]
+    changes = []
+    for migration in MIGRATIONS:
+        if migration.number > version():
+            changes += migration.apply()
+            _stamp(migration.number)
+            changes.append(f"migration {migration.number}: {migration.name}")
+    return changes
+
+
+def version() -> int:
+    """The number of the last migration applied; 0 for a database from before versions."""
+    if SchemaVersion._meta.table_name not in db.get_tables():
+        return 0
+    row = SchemaVersion.select(SchemaVersion.version).order_by(SchemaVersion.version.desc()).first()
+    return row.version if row else 0
+
+
+def pending() -> list[Migration]:
+    current = version()
+    return [m for m in MIGRATIONS if m.number > current]
+
+
+def _stamp(number: int) -> None:
+    with db.atomic():
+        db.create_tables([SchemaVersion], safe=True)
+        SchemaVersion.delete().execute()
+        SchemaVersion.create(version=number, updated_at=dt.datetime.now(dt.timezone.utc).replace(tzinfo=None))
+
+
+# --- helpers every migration may use ---------------------------------------------------------
+
+def create_missing_tables(models) -> list[str]:
+    existing = set(db.get_tables())
+    missing = [m for m in models if m._meta.table_name not in existing]
+    with db.atomic():
+        db.create_tables(missing)
+    return [f"table {m._meta.table_name}" for m in missing]
+
+
+def add_missing_columns(model, names) -> list[str]:
+    """Add the named fields of model that its table lacks (each nullable or with a default)."""
+    table = model._meta.table_name
+    have = {c.name for c in db.get_columns(table)}
+    migrator, changes = SchemaMigrator.from_database(db.obj), []
+    for name in names:
+        f = model._meta.fields[name]
+        if f.column_name not in have:
+            migrate(migrator.add_column(table, f.column_name, f))
+            changes.append(f"column {table}.{f.column_name}")
+    return changes
+
+
+def add_missing_indexes(model) -> list[str]:
+    """The model's indexes its table lacks. peewee's create_table(safe=True) skips an existing
+    table on MySQL, new indexes included, so they are added one by one."""
+    table = model._meta.table_name
+    have = {i.name for i in db.get_indexes(table)}
+    changes = []
+    for index in model._meta.fields_to_index():
+        if index._name not in have:
+            db.execute(model._schema._create_index(index, safe=False))
+            changes.append(f"index {index._name}")
+    return changes
+
+
+def drop_indexes_if_present(pairs) -> list[str]:
+    changes = []
+    for table, index in pairs:
+        if table in db.get_tables() and index in {i.name for i in db.get_indexes(table)}:
+            drop_index(table, index)
+            changes.append(f"dropped index {index}")
+    return changes
+
+
+def widen_mysql_columns(model) -> list[str]:
+    """MySQL columns made before storage.engine's field types: TEXT that should be MEDIUMTEXT,
+    and DATETIME without the fractions of a second that DATETIME(6) keeps."""
+    if not is_mysql():
+        return []
+    table, changes = model._meta.table_name, []
+    have = {name: (kind.lower(), precision) for name, kind, precision in db.execute_sql(
+        "SELECT COLUMN_NAME, DATA_TYPE, DATETIME_PRECISION FROM information_schema.COLUMNS "
+        "WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = %s", (table,)).fetchall()}
+    for f in model._meta.sorted_fields:
+        kind, precision = have.get(f.column_name, (None, None))
+        if isinstance(f, TextField) and kind == "text":
+            wanted = "MEDIUMTEXT"
+        elif isinstance(f, DateTimeField) and kind == "datetime" and (precision or 0) < 6:
+            wanted = "DATETIME(6)"
+        else:
+            continue
+        # Written out: playhouse.migrate's alter_column_type emits invalid MySQL here.
+        db.execute_sql(f"ALTER TABLE {quote(table)} MODIFY {quote(f.column_name)} {wanted} "
+                       + ("NULL" if f.null else "NOT NULL"))
+        changes.append(f"column {table}.{f.column_name} to {wanted}")
+    return changes
+
+
+# --- 1: everything init-db did before versions ------------------------------------------------
+
+# The tables and columns of the schema as migration 1 leaves it. Frozen here, not read off the
+# models: a column a later migration adds (and perhaps backfills) must be left to it.
+V1_COLUMNS = {
+    "department": ("name",),
+    "staff": ("name", "phone", "department", "role", "status", "openid", "bound_at", "awaiting", "awaiting_at"),
+    "bindcode": ("staff", "code_hash", "created_at", "expires_at", "used_at", "used_by"),
+    "bindfailure": ("openid", "at"),
+    "checkin": ("staff", "department", "checklist", "item", "year", "created_at", "evidence_type", "evidence"),
+    "inboundmessage": ("dedup_key", "openid", "msg_type", "body", "received_at", "reply", "failed", "timestamp",
+                       "nonce"),
+    "occurrence": ("key", "reminder", "due_at", "state", "recipients", "skipped", "created_at"),
+    "outbox": ("key", "occurrence", "staff", "openid", "channel", "payload", "state", "attempts", "next_attempt_at",
+               "lease_until", "owner", "msgid", "errcode", "last_error", "delivery", "created_at", "sent_at"),
+    "accesstoken": ("app_id", "token", "expires_at", "updated_at"),
+}
+
+# Indexes of older schemas that stand in the way of wider ones.
+V1_OBSOLETE_INDEXES = [
+    ("checkin", "checkin_staff_id_checklist_item"),
+    ("checkin", "checkin_checklist_department_id_staff_id"),
+    ("checkin", "checkin_checklist_item_staff_id"),
+    ("checkin", "checkin_staff_id_checklist_item_year"),
+    ("checkin", "checkin_staff_id"),
+    ("checkin", "checkin_department_id"),
+    ("staff", "staff_department_id"),  # (department, status) serves its foreign key
+    ("checkin", "checkin_checklist_year_department_id_staff_id"),
+    ("checkin", "checkin_checklist_year_item_staff_id"),
+]
+# InnoDB refuses to drop the only index that serves a foreign key (error 1553), and on a new
+# table it makes one itself: on MySQL this one stays.
+MYSQL_FK_INDEXES = {("checkin", "checkin_department_id")}
+
+
+def _v1_models():
+    return [m for m in ALL_MODELS if m._meta.table_name in V1_COLUMNS]
+
+
+def _v1_before_versions() -> list[str]:
+    changes = create_missing_tables(_v1_models())
+    checkin_had_year = "year" in {c.name for c in db.get_columns("checkin")}
+    for model in _v1_models():
+        changes += add_missing_columns(model, V1_COLUMNS[model._meta.table_name])
+        changes += widen_mysql_columns(model)
+    if not checkin_had_year:
+        _backfill_checkin_year()
+    # New indexes before the old ones go: on MySQL a foreign key needs some index at all times.
+    for model in _v1_models():
+        changes += add_missing_indexes(model)
+    obsolete = [p for p in V1_OBSOLETE_INDEXES if not (is_mysql() and p in MYSQL_FK_INDEXES)]
+    changes += drop_indexes_if_present(obsolete)
+    if "seennonce" in db.get_tables():
+        _move_recent_nonces()
+        db.execute_sql(f"DROP TABLE {quote('seennonce')}")
+        changes.append("dropped table seennonce")
+    return changes
+
+
+def _backfill_checkin_year() -> None:
+    """Rows from before the year column belong to the year they were made in: one UPDATE
+    (peewee writes the year extraction for each database), not one per row."""
+    with db.atomic():
+        CheckIn.update(year=CheckIn.created_at.year).execute()
+
+
+def _move_recent_nonces() -> None:
+    """Copy seennonce's recent pairs onto their messages before the table goes, so that a
+    request signed just before the upgrade cannot be replayed just after it. Older pairs
+    are refused by the 300 s timestamp window anyway."""
+    old = Table("seennonce", ("timestamp", "nonce", "dedup_key")).bind(db)
+    rows = old.select(old.timestamp, old.nonce, old.dedup_key).where(old.timestamp >= int(time.time()) - 600).tuples()
+    with db.atomic():
+        for timestamp, nonce, key in rows:
+            (InboundMessage.update(timestamp=timestamp, nonce=nonce)
+             .where((InboundMessage.dedup_key == key) & InboundMessage.nonce.is_null()).execute())
+
+
+MIGRATIONS: list[Migration] = [
+    Migration(1, "the schema of init-db before versions", _v1_before_versions),
+]
+LATEST = MIGRATIONS[-1].number

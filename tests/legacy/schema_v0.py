@@ -1,0 +1,159 @@
+"""The schema exactly as `init-db` created it before schema versions (commit 35ab790): frozen
+here so that the upgrade from it is tested on every engine, whatever models.py becomes."""
+from __future__ import annotations
+
+from peewee import BooleanField, CharField, DateTimeField, ForeignKeyField, IntegerField, Model, TextField
+
+from storage.engine import db
+
+
+class BaseModel(Model):
+    class Meta:
+        database = db
+
+
+class Department(BaseModel):
+    name = CharField(max_length=100, unique=True)
+
+
+class Staff(BaseModel):
+    name = CharField(max_length=50)
+    phone = CharField(max_length=20, unique=True)
+    # Indexed below with status: the eligible count per department reads that index alone.
+    department = ForeignKeyField(Department, backref="staff", on_delete="RESTRICT", index=False)
+    role = CharField(max_length=10, default="staff")
+    status = CharField(max_length=10, default="active")
+    openid = CharField(max_length=64, null=True, unique=True)
+    bound_at = DateTimeField(null=True)
+    # The item the person's next photo belongs to ("checklist/item"): an evidence-required item
+    # waiting for the photo that completes it, or a done one they asked about again. It holds
+    # for handlers.EVIDENCE_WINDOW from awaiting_at unless a newer check-in comes; when it ends,
+    # awaiting_at keeps the moment (see handlers.on_evidence).
+    awaiting = CharField(max_length=80, null=True)
+    awaiting_at = DateTimeField(null=True)
+
+    class Meta:
+        indexes = ((("status", "department"), False), (("department", "status"), False))
+
+
+
+class BindCode(BaseModel):
+    staff = ForeignKeyField(Staff, backref="codes", on_delete="CASCADE")
+    code_hash = CharField(max_length=64, unique=True)
+    created_at = DateTimeField()
+    expires_at = DateTimeField()
+    used_at = DateTimeField(null=True)
+    used_by = CharField(max_length=64, null=True)
+
+
+class BindFailure(BaseModel):
+    openid = CharField(max_length=64)
+    at = DateTimeField()
+
+    class Meta:
+        indexes = ((("openid", "at"), False),)
+
+
+class CheckIn(BaseModel):
+    # No index of its own: the unique index below starts with staff_id.
+    staff = ForeignKeyField(Staff, backref="checkins", on_delete="CASCADE", index=False)
+    # Not indexed alone either: departments are never deleted, and every count by department
+    # goes through the (checklist, year, department, staff, item) index.
+    department = ForeignKeyField(Department, on_delete="RESTRICT", index=False)
+    checklist = CharField(max_length=40)
+    item = CharField(max_length=40)
+    # The campaign year: next year's campaign starts from zero, this year's stays countable.
+    year = IntegerField(default=0)
+    created_at = DateTimeField()
+    # Evidence: media id of a photo/voice/video sent by the person, or a short text.
+    evidence_type = CharField(max_length=10, null=True)
+    evidence = TextField(null=True)
+
+    class Meta:
+        indexes = (
+            # Column order matters: a person's done items (staff, checklist, year) are a prefix
+            # of it, so that lookup reads a few index entries instead of the whole checklist.
+            (("staff", "checklist", "year", "item"), True),
+            # With item last, counts by department that skip items no longer in the plan read
+            # this index alone (covering), not the table.
+            (("checklist", "year", "department", "staff", "item"), False),
+            # Department before staff: one department's counts per item are a seek per item.
+            (("checklist", "year", "item", "department", "staff"), False),
+        )
+
+
+class InboundMessage(BaseModel):
+    """Every message and event from WeChat, stored once, with the reply we gave."""
+
+    dedup_key = CharField(max_length=200, unique=True)
+    openid = CharField(max_length=64)
+    msg_type = CharField(max_length=64)  # "event:subscribe_msg_popup_event" is 31 characters
+    body = TextField(null=True)
+    received_at = DateTimeField()
+    reply = TextField(null=True)
+    failed = BooleanField(default=False)
+    # The signed request's (timestamp, nonce): the same pair on another message is a replay.
+    # Kept on this row rather than in a table of their own: one row and one index fewer to
+    # write per message (bench/webhook.py). Rows from before these columns hold NULLs.
+    timestamp = IntegerField(null=True)
+    nonce = CharField(max_length=64, null=True)
+
+    class Meta:
+        indexes = ((("timestamp", "nonce"), True),)
+
+
+class Occurrence(BaseModel):
+    """One firing of a reminder (e.g. monthly_talk@2026-05-06): fanned out once, or expired."""
+
+    key = CharField(max_length=120, unique=True)
+    reminder = CharField(max_length=40)
+    due_at = DateTimeField()
+    state = CharField(max_length=12)  # fanned_out | expired
+    recipients = IntegerField(default=0)
+    skipped = TextField(null=True)  # JSON {reason: count}
+    created_at = DateTimeField()
+
+
+class Outbox(BaseModel):
+    """One message to one person for one occurrence. The unique key makes fan-out idempotent.
+
+    pending -> sending (leased to one sender) -> sent | failed (permanent) | retry (transient,
+    with backoff) | unknown (the sender died after the request may have left).
+    """
+
+    key = CharField(max_length=160, unique=True)
+    occurrence = ForeignKeyField(Occurrence, backref="messages", on_delete="CASCADE")
+    staff = ForeignKeyField(Staff, on_delete="CASCADE")
+    openid = CharField(max_length=64)
+    channel = CharField(max_length=12)  # template | subscribe | custom
+    payload = TextField()  # JSON, built at fan-out so a resend is identical
+    state = CharField(max_length=10, default="pending")
+    attempts = IntegerField(default=0)
+    next_attempt_at = DateTimeField()
+    lease_until = DateTimeField(null=True)
+    owner = CharField(max_length=80, null=True)  # host:pid of the sender holding the lease
+    msgid = CharField(max_length=32, null=True)
+    errcode = IntegerField(null=True)
+    last_error = TextField(null=True)
+    delivery = CharField(max_length=40, null=True)  # TEMPLATESENDJOBFINISH Status
+    created_at = DateTimeField()
+    sent_at = DateTimeField(null=True)
+
+    class Meta:
+        indexes = (
+            (("state", "next_attempt_at"), False),
+            (("staff", "created_at"), False),
+            (("msgid",), False),
+        )
+
+
+class AccessToken(BaseModel):
+    """The shared access_token: one row per AppID, so N workers share one token."""
+
+    app_id = CharField(max_length=40, unique=True)
+    token = TextField()
+    expires_at = DateTimeField()
+    updated_at = DateTimeField()
+
+
+ALL_MODELS = [Department, Staff, BindCode, BindFailure, CheckIn, InboundMessage, Occurrence, Outbox, AccessToken]

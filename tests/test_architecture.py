@@ -1,0 +1,93 @@
+"""The arrows of docs/architecture.md, checked on the source: a module that imports across a
+forbidden arrow, a function that outgrows a screen, or a pointer out of the repository fails here."""
+from __future__ import annotations
+
+import ast
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from config import APP_ROOT
+
+PRODUCTION = ("bot", "campaign", "dashboard", "schedules", "storage", "server.py", "runtime.py", "config.py",
+              "models.py", "commands.py")
+# The only modules of bot/ that may touch the database: the inbound-message store and the token store.
+STORES = {"bot/inbox.py", "bot/client.py"}
+MAX_FUNCTION_LINES = 60
+
+
+def sources(*roots: str) -> list[Path]:
+    found = []
+    for root in roots:
+        path = APP_ROOT / root
+        found += [path] if path.is_file() else sorted(path.rglob("*.py"))
+    return found
+
+
+def imported(path: Path) -> set[str]:
+    """Top-level names of every module the file imports, at module level or inside a function."""
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            names |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+def rel(path: Path) -> str:
+    return path.relative_to(APP_ROOT).as_posix()
+
+
+def test_bot_and_dashboard_reach_the_database_only_through_campaign():
+    wrong = {rel(p): sorted(imported(p) & {"models", "storage"}) for p in sources("bot", "dashboard")
+             if rel(p) not in STORES}
+    assert {p: names for p, names in wrong.items() if names} == {}
+
+
+def test_campaign_knows_nothing_of_the_web_the_platform_or_the_scheduler():
+    forbidden = {"flask", "werkzeug", "wechatpy", "bot", "schedules", "dashboard", "emulator", "runtime", "commands"}
+    wrong = {rel(p): sorted(imported(p) & forbidden) for p in sources("campaign")}
+    assert {p: names for p, names in wrong.items() if names} == {}
+
+
+def test_production_code_never_imports_the_emulator():
+    wrong = [rel(p) for p in sources(*PRODUCTION) if "emulator" in imported(p)]
+    assert wrong == []
+
+
+def test_the_arrow_checks_see_a_forbidden_import(tmp_path):
+    """The checks above read real imports: a lazy one inside a function is seen too."""
+    sample = tmp_path / "sample.py"
+    sample.write_text("def f():\n    from models import Staff\n    import flask.json\n", encoding="utf-8")
+    assert imported(sample) == {"models", "flask"}
+
+
+def test_no_production_function_runs_past_a_screen():
+    long = []
+    for path in sources(*PRODUCTION):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                lines = node.end_lineno - node.lineno + 1
+                if lines > MAX_FUNCTION_LINES:
+                    long.append(f"{rel(path)}:{node.lineno} {node.name} ({lines} lines)")
+    assert long == []
+
+
+def tracked_text_files() -> list[Path]:
+    try:
+        out = subprocess.run(["git", "ls-files"], cwd=APP_ROOT, capture_output=True, text=True, timeout=30, check=True)
+    except (OSError, subprocess.SubprocessError):
+        pytest.skip("not a git checkout")
+    suffixes = {".py", ".md", ".toml", ".txt", ".html", ".js", ".css", ".csv", ".ini", ".cfg", ".conf", ".sh", ""}
+    return [APP_ROOT / name for name in out.stdout.splitlines()
+            if Path(name).suffix in suffixes and (APP_ROOT / name).is_file()]
+
+
+def test_nothing_in_the_project_points_outside_the_repository():
+    outside = ("DESIGN.md", "../shared", "/work/")
+    this = Path(__file__).resolve()
+    wrong = [f"{rel(p)}: {word}" for p in tracked_text_files() if p.resolve() != this
+             for word in outside if word in p.read_text(encoding="utf-8", errors="replace")]
+    assert wrong == []
