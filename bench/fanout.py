@@ -18,13 +18,16 @@ What is measured, all against the local emulator (emulator/app.py) on 127.0.0.1:
    the send capped in wall time); the sender process's peak RSS (kernel ru_maxrss of the
    child from wait4, and VmHWM at each phase) must stay <= 200 MB.
 
-The sender process. Each run is a child process doing exactly what
-`flask --app server push --reminder monthly_talk --now 2026-12-02T10:00` does: it builds the
-app with server.create_app() (TUANJIE_CONFIG names a config in a temp dir) and invokes the
-registered `push` click command. The child wraps schedules.fanout.fan_out and Sender.run
-only to print timestamps, CPU times and VmHWM before and after each (lines starting "@@"),
-and to cap Sender.run's max_seconds (push asks for 6 h) so that every run is bounded in time.
-Nothing per message is added.
+The sender process. Each run is a child process doing what
+`flask --app server push --reminder monthly_talk --now 2026-12-02T10:00` does, through the
+same calls (schedules/cli.py push): it builds the app with server.create_app() (TUANJIE_CONFIG
+names a config in a temp dir) and, in its app context, takes the plan (runtime.plan_on) and
+the reminder, then calls runtime.jobs.push(plan, reminder, now, Audience(), dry_run=False)
+(the fan-out) and runtime.jobs.sender(now).run(max_seconds=cap, on_done=...) (the send). No
+production function is replaced. Between the calls it prints timestamps, CPU times and VmHWM
+(lines starting "@@"). The send is capped at --send-cap / --memory-cap seconds where push asks
+for 6 h, so that every run is bounded in time. Per message it adds only what push's progress
+bar does: an on_done callback that takes a lock and counts the outcome.
 
 The emulator runs in its own process so that it does not share the GIL with the sender:
 gunicorn, ONE gthread worker (the emulator's state lives in memory) with 64 threads, serving
@@ -51,25 +54,28 @@ did not finish, 2 when set-up failed.
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import http.client
 import json
 import os
 import resource
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import threading
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
+
+from bench.common import (SHIPPED_PLAN, Gunicorn, SetupError, busy_share, clean_env, end_group,  # noqa: E402
+                          machine_cpu, proc_cpu, proc_status, temp_dir, write_config)
 
 APP_ID = "wx0000bench00fanout"
 APP_SECRET = "bench-fanout-secret"
@@ -83,10 +89,6 @@ TARGET_SERIAL_MULTIPLE = 10.0
 TARGET_LIMIT_RATIO = 0.6
 TARGET_AT = 16
 TARGET_RSS_MB = 200.0
-
-
-class SetupError(Exception):
-    """The environment could not be prepared; the message says what failed."""
 
 
 # --------------------------------------------------------------------------- the emulator app
@@ -123,59 +125,6 @@ def emulator_app():
 
 # --------------------------------------------------------------------------- helpers
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def clean_env(**extra: str) -> dict:
-    # TUANJIE_* in the caller's shell (a database URL above all) would override the temp config.
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("TUANJIE_", "BENCH_"))}
-    env.update(extra)
-    return env
-
-
-def proc_status(pid: int | str = "self") -> dict[str, int]:
-    """VmRSS / VmHWM in KiB from /proc (empty where unavailable)."""
-    out = {}
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith(("VmRSS:", "VmHWM:")):
-                key, value = line.split(":", 1)
-                out[key] = int(value.split()[0])
-    except OSError:
-        pass
-    return out
-
-
-def proc_cpu(pid: int) -> float | None:
-    """utime+stime seconds of a process so far (None where unavailable)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def machine_cpu() -> tuple[float, float] | None:
-    """(busy, total) jiffies of the whole machine, from /proc/stat."""
-    try:
-        first = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
-    except OSError:
-        return None
-    values = [int(v) for v in first]
-    idle = values[3] + (values[4] if len(values) > 4 else 0)
-    total = sum(values[:8])
-    return total - idle, total
-
-
-def busy_share(a, b) -> float | None:
-    if not a or not b or b[1] == a[1]:
-        return None
-    return (b[0] - a[0]) / (b[1] - a[1])
-
-
 def background_load(seconds: float = 1.0) -> float | None:
     """Cores busy on the machine over `seconds` while this benchmark is idle (other workloads)."""
     a = machine_cpu()
@@ -206,53 +155,21 @@ def http_json(port: int, method: str, path: str, body=None, timeout: float = 30.
         conn.close()
 
 
-def end_group(proc: subprocess.Popen | None, grace: float = 5.0) -> None:
-    """End a child started with start_new_session=True, and everything in its process group."""
-    if proc is None or proc.returncode is not None:
-        return
-    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5.0)):
-        try:
-            os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            pass
-        try:
-            proc.wait(timeout=wait)
-            return
-        except subprocess.TimeoutExpired:
-            continue
-
-
 # --------------------------------------------------------------------------- set-up
 
-def write_config(path: Path, db_file: Path, api_base: str, concurrency: int, rate: int) -> Path:
+def sender_config(path: Path, db_file: Path, api_base: str, concurrency: int, rate: int) -> Path:
     """Safe-mode values like tests/conftest.py write_config; the rate limit set out of the way."""
-    from config import APP_ROOT, DEMO_AES_KEY
-
-    path.write_text(f"""
-[wechat]
-app_id = "{APP_ID}"
-app_secret = "{APP_SECRET}"
-token = "{TOKEN}"
-encoding_aes_key = "{DEMO_AES_KEY}"
-encrypt_mode = "safe"
-api_base = "{api_base}"
-
-[database]
-url = "sqlite:///{db_file}"
-
+    return write_config(path, app_id=APP_ID, app_secret=APP_SECRET, token=TOKEN, db_file=db_file, api_base=api_base,
+                        api_token="bench-fanout-api-token", more=f"""
 [campaign]
-plan = "{APP_ROOT / 'plans' / 'minzu_tuanjie.toml'}"
-
-[api]
-token = "bench-fanout-api-token"
+plan = "{SHIPPED_PLAN}"
 
 [push]
 template_id = "{TEMPLATE_ID}"
 concurrency = {concurrency}
 rate_per_second = {rate}
 weekly_cap = 5
-""", encoding="utf-8")
-    return path
+""")
 
 
 def openid(n: int) -> str:
@@ -261,7 +178,9 @@ def openid(n: int) -> str:
 
 def populate(db_file: Path, people: int) -> float:
     """Schema, 1 department per 1,000 people, `people` bound staff. Returns seconds taken."""
-    from models import Department, Staff, create_schema, db, init_database
+    from models import Department, Staff, db
+    from storage.engine import init_database
+    from storage.migrations import upgrade as create_schema
 
     t0 = time.perf_counter()
     init_database(f"sqlite:///{db_file}")
@@ -288,38 +207,21 @@ def fresh_copy(template: Path, dest: Path) -> Path:
     return dest
 
 
-class Emulator:
+class Emulator(Gunicorn):
     """gunicorn serving emulator_app(): one gthread worker (in-memory state), N threads."""
 
     def __init__(self, tmp: Path, threads: int, callbacks: bool):
-        self.port = free_port()
-        self.log = tmp / "emulator.log"
-        self._logfile = self.log.open("wb")
         env = clean_env(BENCH_WEBHOOK=CLOSED_WEBHOOK)
         if callbacks:
             env["BENCH_CALLBACKS"] = "1"
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "-k", "gthread", "-w", "1", "--threads", str(threads),
-             "-b", f"127.0.0.1:{self.port}", "--chdir", str(REPO), "--log-level", "warning",
-             "--timeout", "120", "bench.fanout:emulator_app()"],
-            cwd=REPO, env=env, stdout=self._logfile, stderr=subprocess.STDOUT, start_new_session=True)
+        super().__init__("emulator", "bench.fanout:emulator_app()",
+                         ["-k", "gthread", "-w", "1", "--threads", str(threads), "--timeout", "120"], env,
+                         tmp / "emulator.log")
         self.worker_pid: int | None = None
 
-    @property
-    def base(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
     def wait_ready(self, timeout: float = 30.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise SetupError(f"emulator: gunicorn exited with {self.proc.returncode}:\n{self.log_tail()}")
-            try:
-                self.worker_pid = http_json(self.port, "GET", "/_bench/health", timeout=2)["pid"]
-                return
-            except (OSError, SetupError, ValueError):
-                time.sleep(0.1)
-        raise SetupError(f"emulator: not ready within {timeout:.0f} s:\n{self.log_tail()}")
+        self.worker_pid = self.wait_for(lambda: http_json(self.port, "GET", "/_bench/health", timeout=2)["pid"],
+                                        "not ready", timeout)
 
     def health(self) -> dict:
         return http_json(self.port, "GET", "/_bench/health")
@@ -343,16 +245,6 @@ class Emulator:
 
     def cpu(self) -> float | None:
         return proc_cpu(self.worker_pid) if self.worker_pid else None
-
-    def log_tail(self, lines: int = 30) -> str:
-        try:
-            return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return ""
-
-    def stop(self) -> None:
-        end_group(self.proc)
-        self._logfile.close()
 
 
 # --------------------------------------------------------------------------- the serial baseline
@@ -385,7 +277,8 @@ def serial_wechatpy(emu: Emulator, token: str, count: int, max_seconds: float) -
 # --------------------------------------------------------------------------- the sender process
 
 def child_main(cap: float) -> int:
-    """Inside the child: `flask --app server push --reminder monthly_talk --now NOW`, with marks."""
+    """Inside the child: what `flask --app server push --reminder monthly_talk --now NOW` does,
+    through the same production calls (schedules/cli.py push), with marks between them."""
 
     def mark(name: str, **extra) -> None:
         ru = resource.getrusage(resource.RUSAGE_SELF)
@@ -397,29 +290,38 @@ def child_main(cap: float) -> int:
 
     mark("start")
     import server
-    from schedules import fanout, sender
+    from schedules.fanout import Audience
 
     app = server.create_app()  # TUANJIE_CONFIG names the temp config
-    orig_fan_out, orig_run = fanout.fan_out, sender.Sender.run
-
-    def fan_out(*args, **kwargs):
-        mark("fanout_start")
-        result = orig_fan_out(*args, **kwargs)
-        mark("fanout_end", created=result.created, existed=result.existed)
-        return result
-
-    def run(self, max_seconds: float = 3600, on_done=None):
-        mark("send_start", concurrency=self.push.concurrency)
-        summary = orig_run(self, max_seconds=min(max_seconds, cap), on_done=on_done)
-        mark("send_end", sent=summary.sent, failed=sum(summary.failed.values()),
-             retry=sum(summary.retry.values()), unknown=summary.unknown, summary=summary.describe())
-        return summary
-
-    fanout.fan_out, sender.Sender.run = fan_out, run
-    mark("ready")
     with app.app_context():
-        app.cli.commands["push"].main(args=["--reminder", REMINDER, "--now", NOW], prog_name="flask push",
-                                      standalone_mode=False)
+        rt = app.extensions["tuanjie"]
+        now = dt.datetime.fromisoformat(NOW).replace(tzinfo=rt.config.tz)  # as push's --now reads it
+        plan = rt.plan_on(now.date())
+        reminder = plan.reminder(REMINDER)
+        if reminder is None:
+            print(f"no reminder {REMINDER!r} in the plan", file=sys.stderr)
+            return 2
+        jobs = rt.jobs  # built once per app: the outbound client and the plan source
+        mark("ready")
+        mark("fanout_start")
+        result = jobs.push(plan, reminder, now, Audience(), dry_run=False)
+        mark("fanout_end", created=result.created, existed=result.existed)
+        print(result.describe(), flush=True)
+        sender = jobs.sender(now)
+        outcomes: Counter = Counter()
+        lock = threading.Lock()
+
+        def on_done(outcome: str) -> None:  # push's progress bar does as much per message
+            with lock:
+                outcomes[outcome] += 1
+
+        mark("send_start", concurrency=sender.push.concurrency)
+        # push asks for 6 h; the cap keeps every run bounded in time.
+        summary = sender.run(max_seconds=cap, on_done=on_done)
+        mark("send_end", sent=summary.sent, failed=sum(summary.failed.values()),
+             retry=sum(summary.retry.values()), unknown=summary.unknown, summary=summary.describe(),
+             outcomes=dict(outcomes))
+        print(summary.describe(), flush=True)
     mark("end")
     return 0
 
@@ -528,7 +430,8 @@ def run_sender(name: str, config: Path, db_file: Path, emu: Emulator, cap: float
 def outbox_states(db_file: Path) -> dict:
     from peewee import fn
 
-    from models import Outbox, db, init_database
+    from models import Outbox, db
+    from storage.engine import init_database
 
     init_database(f"sqlite:///{db_file}")
     try:
@@ -541,12 +444,22 @@ def outbox_states(db_file: Path) -> dict:
 
 # --------------------------------------------------------------------------- profile
 
+def outbox_frame(*functions: str):
+    """A test on one py-spy frame ("claim (campaign/outbox.py:243)"): one of these functions of
+    campaign/outbox.py, where the sender's state changes live."""
+    names = tuple(f"{name} " for name in functions)
+    return lambda f: f.startswith(names) and "campaign/outbox.py" in f
+
+
 # Where a sender worker's GIL-holding samples fall: (label, test on one frame). A sample counts for
 # the first label one of its frames matches, checked from the top of this list.
 PROFILE_BUCKETS = [
-    ("claim: Outbox.get_by_id after the UPDATE (sender.py _claim)", lambda f: f.startswith("Model.get_by_id ")),
-    ("claim: conditional UPDATE + BEGIN/COMMIT (sender.py _claim)", lambda f: f.startswith("Sender._claim ")),
-    ("finish: UPDATE + BEGIN/COMMIT (sender.py _finish)", lambda f: f.startswith("Sender._finish ")),
+    ("claim: Outbox.get_by_id after the UPDATE, MySQL only (outbox.py claim)",
+     lambda f: f.startswith("Model.get_by_id ")),
+    ("claim: conditional UPDATE ... RETURNING (outbox.py claim)", outbox_frame("claim")),
+    ("sent: UPDATE to sent (outbox.py mark_sent)", outbox_frame("mark_sent")),
+    ("failed/retry/unknown: UPDATE (outbox.py mark_failed, mark_retry, mark_unknown, _finish)",
+     outbox_frame("mark_failed", "mark_retry", "mark_unknown", "_finish")),
     ("requests: environment/proxy/netrc merge (trust_env)", lambda f: f.startswith("Session.merge_environment_settings ")),
     ("requests/urllib3/http.client: the HTTP call", lambda f: f.startswith("Session.request ")),
     ("client: token, json.dumps, response JSON (client.py)", lambda f: "bot/client.py" in f),
@@ -687,7 +600,12 @@ def main(argv=None) -> int:
 
     signal.signal(signal.SIGTERM, on_term)
     signal.signal(signal.SIGINT, signal.default_int_handler)  # even when started with SIGINT ignored (&)
-    tmp = Path(tempfile.mkdtemp(prefix="tuanjie-fanout-"))
+    with temp_dir("tuanjie-fanout-", args.keep) as tmp:
+        return benchmark(args, tmp)
+
+
+def benchmark(args, tmp: Path) -> int:
+    """Every run of one invocation, in `tmp`; the emulator is stopped at the end, whatever happens."""
     emu: Emulator | None = None
     status = 0
     try:
@@ -725,7 +643,7 @@ def main(argv=None) -> int:
             for c in args.concurrency:
                 name = f"send-c{c}" + (f"-{rep + 1}" if args.repeat > 1 else "")
                 db_file = fresh_copy(tmp / "template-small.db", tmp / f"{name}.db")
-                config = write_config(tmp / f"{name}.toml", db_file, emu.base, c, args.rate)
+                config = sender_config(tmp / f"{name}.toml", db_file, emu.base, c, args.rate)
                 emu.faults(args.latency_ms)
                 warn_if_busy(name)
                 res = run_sender(name, config, db_file, emu, args.send_cap, tmp)
@@ -738,7 +656,7 @@ def main(argv=None) -> int:
             c = TARGET_AT if TARGET_AT in args.concurrency else args.concurrency[0]
             name = f"profile-c{c}"
             db_file = fresh_copy(tmp / "template-small.db", tmp / f"{name}.db")
-            config = write_config(tmp / f"{name}.toml", db_file, emu.base, c, args.rate)
+            config = sender_config(tmp / f"{name}.toml", db_file, emu.base, c, args.rate)
             emu.faults(args.latency_ms)
             raw = tmp / f"{name}.txt"
             res = run_sender(name, config, db_file, emu, args.send_cap, tmp,
@@ -759,7 +677,7 @@ def main(argv=None) -> int:
         if big is not None:
             name = "memory"
             db_file = fresh_copy(big, tmp / f"{name}.db")
-            config = write_config(tmp / f"{name}.toml", db_file, emu.base, args.memory_concurrency, args.rate)
+            config = sender_config(tmp / f"{name}.toml", db_file, emu.base, args.memory_concurrency, args.rate)
             emu.faults(args.memory_latency_ms)
             warn_if_busy(name)
             res = run_sender(name, config, db_file, emu, args.memory_cap, tmp)
@@ -798,10 +716,6 @@ def main(argv=None) -> int:
     finally:
         if emu is not None:
             emu.stop()
-        if args.keep:
-            print(f"kept {tmp}")
-        else:
-            shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -24,8 +24,8 @@ from wechatpy import parse_message
 from wechatpy.crypto import WeChatCrypto
 from wechatpy.replies import TextReply
 
+from bench.common import SHIPPED_PLAN
 from campaign.plan import load_plan
-from config import APP_ROOT
 
 
 def create_app() -> Flask:
@@ -34,7 +34,7 @@ def create_app() -> Flask:
     wechat = cfg["wechat"]
     path = os.environ.get("FLOOR_DB") or cfg["database"]["url"][len("sqlite:///"):]
     crypto = WeChatCrypto(wechat["token"], wechat["encoding_aes_key"], wechat["app_id"])
-    main = load_plan(APP_ROOT / "plans" / "minzu_tuanjie.toml", dt.date.today()).main
+    main = load_plan(SHIPPED_PLAN, dt.date.today()).main
     items = [i.key for i in main.items]
     db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     db.execute("PRAGMA busy_timeout = 10000")

@@ -21,9 +21,12 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from bench.common import SHIPPED_PLAN  # noqa: E402
 from campaign import stats  # noqa: E402
 from campaign.plan import load_plan  # noqa: E402
-from models import CheckIn, Department, Staff, create_schema, db, init_database  # noqa: E402
+from models import CheckIn, Department, Staff, db  # noqa: E402
+from storage.engine import init_database  # noqa: E402
+from storage.migrations import upgrade as create_schema  # noqa: E402
 
 BATCH = 1000  # rows per INSERT: SQLite allows at most 32,766 parameters per statement
 
@@ -70,7 +73,7 @@ def main() -> int:
     tmp = Path(tempfile.mkdtemp(prefix="tuanjie-stats-"))
     init_database(f"sqlite:///{tmp / 'stats.db'}")
     create_schema()
-    plan = load_plan(REPO / "plans" / "minzu_tuanjie.toml", dt.date.today())
+    plan = load_plan(SHIPPED_PLAN, dt.date.today())
     main_list = plan.main
     start = time.perf_counter()
     build(args, main_list)

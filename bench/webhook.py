@@ -4,9 +4,10 @@
     .venv/bin/python bench/webhook.py                 # or: make bench
     .venv/bin/python bench/webhook.py --requests 5000 --client python
     .venv/bin/python bench/webhook.py --floor         # adds bench/floor_app.py: the storage alone
+    .venv/bin/python bench/webhook.py --baseline-tree ../old   # adds the app of an older checkout
 
 What is measured: POST /wechat in safe mode, every request a real new message (distinct
-MsgId and nonce, signed and AES-encrypted by emulator.inbound.Platform, i.e. by wechatpy)
+MsgId and nonce, signed and AES-encrypted by emulator.inbound.Signer, i.e. by wechatpy)
 saying "打卡 N" for a random bound person, served by gunicorn with 2 sync workers on a fresh
 SQLite database. Next to it, in the same run and served the same way, bench/echo_app.py:
 verify, decrypt, parse, TextReply, encrypt and nothing else. The runs are interleaved
@@ -14,7 +15,10 @@ verify, decrypt, parse, TextReply, encrypt and nothing else. The runs are interl
 and repeated --rounds times; the median round is reported, preferring rounds in which no
 other program took CPU (the "other cores" column). With --floor a third app runs alongside:
 the echo plus the least durable check-in in raw sqlite3 (bench/floor_app.py), which splits
-Tuanjie's distance from the echo into the storage's share and its own code's share.
+Tuanjie's distance from the echo into the storage's share and its own code's share. With
+--baseline-tree DIR one more app runs alongside, "baseline": server:create_app() served the
+same way but from DIR (a git worktree of an older commit, say), on its own copy of the
+database, so that an older version and the current code are compared in one run.
 
 What is not measured: set-up. The roster (20,000 staff in 200 departments) is imported with
 `flask import-staff`, and people are bound by a direct UPDATE of staff.openid, not through
@@ -45,19 +49,20 @@ import resource
 import secrets
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
 
+from bench.common import (Gunicorn, SetupError, clean_env, machine_cpu, proc_cpu, temp_dir,  # noqa: E402
+                          write_config)
 from config import DEMO_AES_KEY  # noqa: E402
 from emulator import inbound  # noqa: E402
 
@@ -66,6 +71,7 @@ APP_ID = "wx0000bench000app"
 CONCURRENCY = (16, 64)
 APPS = {"echo": "bench.echo_app:create_app()", "tuanjie": "server:create_app()"}
 FLOOR = ("floor", "bench.floor_app:create_app()")  # with --floor: see bench/floor_app.py
+BASELINE = ("baseline", "server:create_app()")  # with --baseline-tree DIR: the same app, DIR's code
 
 # The targets this benchmark reports against.
 TARGET_RATIO = 0.75  # tuanjie req/s as a share of echo req/s, at each concurrency
@@ -81,31 +87,12 @@ MAX_RUN_SECONDS = 240
 OTHER_CPU_WARN = 0.3
 
 
-class SetupError(Exception):
-    """The environment could not be prepared; the message says what failed."""
-
-
 # --------------------------------------------------------------------------- set-up
 
-def write_config(tmp: Path) -> Path:
-    """A safe-mode config like tests/conftest.py's, with the SQLite file in tmp."""
-    path = tmp / "config.toml"
-    path.write_text(f"""
-[wechat]
-app_id = "{APP_ID}"
-app_secret = "bench-secret"
-token = "{TOKEN}"
-encoding_aes_key = "{DEMO_AES_KEY}"
-encrypt_mode = "safe"
-api_base = "http://127.0.0.1:9"
-
-[database]
-url = "sqlite:///{tmp / 'tuanjie.db'}"
-
-[api]
-token = "bench-api-token-123"
-""", encoding="utf-8")
-    return path
+def app_config(path: Path, db_file: Path) -> Path:
+    """The apps' safe-mode config; no [campaign] plan, so each tree reads its own shipped plan."""
+    return write_config(path, app_id=APP_ID, app_secret="bench-secret", token=TOKEN, db_file=db_file,
+                        api_base="http://127.0.0.1:9", api_token="bench-api-token-123")
 
 
 def write_roster(path: Path, people: int, departments: int) -> None:
@@ -116,19 +103,12 @@ def write_roster(path: Path, people: int, departments: int) -> None:
             writer.writerow([f"职工{n:04d}", f"部门{n % departments + 1:02d}", f"139{n:08d}"])
 
 
-def server_env(config: Path) -> dict:
-    # TUANJIE_* variables in the caller's shell (a database URL above all) would override
-    # the file and point the benchmark at a real database: drop them all.
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TUANJIE_")}
-    env["TUANJIE_CONFIG"] = str(config)
-    return env
-
-
-def flask_cli(env: dict, *args: str) -> str:
-    proc = subprocess.run([sys.executable, "-m", "flask", "--app", "server", *args], cwd=REPO, env=env,
+def flask_cli(env: dict, *args: str, tree: Path = REPO) -> str:
+    proc = subprocess.run([sys.executable, "-m", "flask", "--app", "server", *args], cwd=tree, env=env,
                           capture_output=True, text=True, timeout=300)
     if proc.returncode != 0:
-        raise SetupError(f"flask {' '.join(args)} failed:\n{proc.stdout}{proc.stderr}")
+        where = "" if tree == REPO else f" in {tree}"
+        raise SetupError(f"flask {' '.join(args)}{where} failed:\n{proc.stdout}{proc.stderr}")
     return proc.stdout.strip()
 
 
@@ -137,7 +117,8 @@ def bind_everyone(config: Path) -> list[str]:
     from config import load_config
     from peewee import Value
 
-    from models import Staff, db, init_database
+    from models import Staff, db
+    from storage.engine import init_database
 
     cfg = load_config(config, environ={})
     init_database(cfg.database.url, cfg.base_dir)
@@ -151,49 +132,27 @@ def bind_everyone(config: Path) -> list[str]:
 
 def system_busy_seconds() -> float | None:
     """Busy CPU time of the whole machine so far (Linux /proc/stat), steal included."""
-    try:
-        with open("/proc/stat") as fh:
-            user, nice, system, _idle, _iowait, irq, softirq, steal = map(int, fh.readline().split()[1:9])
-    except (OSError, ValueError):
-        return None
-    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+    cpu = machine_cpu()
+    return None if cpu is None else cpu[0] / os.sysconf("SC_CLK_TCK")
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+class Server(Gunicorn):
+    """One app under gunicorn with 2 sync workers; `tree` is its working directory and code."""
 
-
-class Gunicorn:
-    """One gunicorn (2 sync workers) in its own process group, so that all of it can be ended."""
-
-    def __init__(self, name: str, app_spec: str, env: dict, log: Path):
-        self.name, self.port = name, free_port()
-        self.log = log
-        self._logfile = log.open("wb")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "-w", "2", "-k", "sync", "-b", f"127.0.0.1:{self.port}",
-             "--chdir", str(REPO), "--log-level", "warning", app_spec],
-            cwd=REPO, env=env, stdout=self._logfile, stderr=subprocess.STDOUT, start_new_session=True)
+    def __init__(self, name: str, app_spec: str, env: dict, log: Path, tree: Path = REPO):
+        super().__init__(name, app_spec, ["-w", "2", "-k", "sync"], env, log, chdir=tree, stop_grace=10.0)
 
     def wait_healthy(self, timeout: float = 30.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise SetupError(f"{self.name}: gunicorn exited with {self.proc.returncode}:\n{self.log_tail()}")
+        def healthy() -> bool:
             conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=2)
             try:
                 conn.request("GET", "/healthz")
                 # Both workers up, or the first runs would include a worker still booting.
-                if conn.getresponse().status == 200 and len(self.worker_pids()) == 2:
-                    return
-            except OSError:
-                pass
+                return conn.getresponse().status == 200 and len(self.worker_pids()) == 2
             finally:
                 conn.close()
-            time.sleep(0.1)
-        raise SetupError(f"{self.name}: /healthz not ready within {timeout:.0f} s:\n{self.log_tail()}")
+
+        self.wait_for(healthy, "/healthz not ready", timeout)
 
     def worker_pids(self) -> list[int]:
         """The arbiter's children (Linux /proc); empty where that is not available."""
@@ -205,33 +164,10 @@ class Gunicorn:
 
     def cpu_seconds(self) -> float | None:
         """User+system CPU time of the workers so far (None where /proc is not available)."""
-        tick, total = os.sysconf("SC_CLK_TCK"), 0
-        pids = self.worker_pids()
-        if not pids:
+        cpu = [proc_cpu(pid) for pid in self.worker_pids()]
+        if not cpu or None in cpu:
             return None
-        for pid in pids:
-            try:
-                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                return None
-            total += int(fields[11]) + int(fields[12])  # utime, stime
-        return total / tick
-
-    def log_tail(self, lines: int = 30) -> str:
-        self._logfile.flush()
-        return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            try:
-                os.killpg(self.proc.pid, signal.SIGTERM)
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(timeout=10)
-            except ProcessLookupError:
-                pass
-        self._logfile.close()
+        return sum(cpu)
 
 
 # --------------------------------------------------------------------------- load
@@ -265,7 +201,7 @@ class Messages:
     """Signed, encrypted check-in requests; every one a new MsgId and nonce."""
 
     def __init__(self, openids: list[str], seed: int):
-        self.platform = inbound.Platform(TOKEN, DEMO_AES_KEY, APP_ID, "safe")
+        self.platform = inbound.Signer(TOKEN, DEMO_AES_KEY, APP_ID, "safe")
         self.openids = openids
         self.rng = random.Random(seed)
         self.serial = 0
@@ -363,7 +299,7 @@ end
 """
 
 
-def run_wrk(server: Gunicorn, reqs: list[tuple[str, bytes]], count: int, concurrency: int,
+def run_wrk(server: Server, reqs: list[tuple[str, bytes]], count: int, concurrency: int,
             cap: int, tmp: Path) -> Run:
     script, req_file, sample_file = tmp / "bench.lua", tmp / "requests.txt", tmp / "samples.txt"
     script.write_text(WRK_SCRIPT, encoding="utf-8")
@@ -400,7 +336,7 @@ def run_wrk(server: Gunicorn, reqs: list[tuple[str, bytes]], count: int, concurr
     return run
 
 
-def run_python(server: Gunicorn, reqs: list[tuple[str, bytes]], count: int, concurrency: int,
+def run_python(server: Server, reqs: list[tuple[str, bytes]], count: int, concurrency: int,
                cap: int) -> Run:
     """The fallback client: asyncio, one new connection per request, as gunicorn sync wants."""
     raw = [(f"POST {target} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: text/xml\r\n"
@@ -453,7 +389,7 @@ def run_python(server: Gunicorn, reqs: list[tuple[str, bytes]], count: int, conc
     return run
 
 
-def check_samples(run: Run, platform: inbound.Platform) -> None:
+def check_samples(run: Run, platform: inbound.Signer) -> None:
     """Decrypt sampled replies: Tuanjie must have answered with a check-in text ("已...")."""
     expect = "echo:" if run.app == "echo" else "已"
     opened = new = 0
@@ -473,7 +409,7 @@ def check_samples(run: Run, platform: inbound.Platform) -> None:
         run.new_share = new / opened
 
 
-def measure(server: Gunicorn, msgs: Messages, count: int, concurrency: int, cap: int, client: str,
+def measure(server: Server, msgs: Messages, count: int, concurrency: int, cap: int, client: str,
             tmp: Path) -> Run:
     # wrk may have up to `concurrency` requests in flight when it stops: give it that many spare.
     reqs = msgs.build(count + concurrency)
@@ -526,10 +462,15 @@ def report(runs: dict[tuple[str, int], list[Run]], apps: list[str], args, client
         t, e = median[("tuanjie", conc)], median[("echo", conc)]
         print(f"ratio tuanjie/echo at concurrency {conc}: {t.rps / e.rps:.2f}x  "
               f"(p99 {t.p99_ms:.1f} ms vs {e.p99_ms:.1f} ms)")
-        if "floor" in apps:
-            f = median[("floor", conc)]
+        f = median.get((FLOOR[0], conc))
+        if f is not None:
             print(f"  floor/echo {f.rps / e.rps:.2f}x (the storage alone), tuanjie/floor {t.rps / f.rps:.2f}x "
                   f"(Tuanjie's own code)")
+        b = median.get((BASELINE[0], conc))
+        if b is not None:
+            floor = f", baseline/floor {b.rps / f.rps:.2f}x" if f is not None else ""
+            print(f"  baseline/echo {b.rps / e.rps:.2f}x (p99 {b.p99_ms:.1f} ms){floor}; "
+                  f"tuanjie/baseline {t.rps / b.rps:.2f}x (p99 {t.p99_ms:.1f} ms vs {b.p99_ms:.1f} ms)")
 
     print()
     print("targets:")
@@ -574,13 +515,50 @@ def parse_args():
     p.add_argument("--floor", action="store_true",
                    help="also run bench/floor_app.py: the echo plus the least durable check-in, on its own copy "
                         "of the database")
+    p.add_argument("--baseline-tree", metavar="DIR", type=Path, default=None,
+                   help="also run server:create_app() from DIR (an older checkout, e.g. a git worktree) as "
+                        "'baseline': same gunicorn set-up and config, its own copy of the database")
     args = p.parse_args()
+    if args.baseline_tree is not None:
+        args.baseline_tree = args.baseline_tree.resolve()
+        if not (args.baseline_tree / "server.py").is_file():
+            p.error(f"--baseline-tree: {args.baseline_tree} has no server.py")
     if not 0 < args.max_seconds <= MAX_RUN_SECONDS:
         p.error(f"--max-seconds must be in (0, {MAX_RUN_SECONDS}]: requests are signed before the run "
                 f"and the server refuses timestamps older than 300 s")
     if args.requests < 100 or args.rounds < 1:
         p.error("--requests must be at least 100 and --rounds at least 1")
     return args
+
+
+def tree_commit(tree: Path) -> str:
+    """"35ab790 subject" of a git checkout's HEAD (read only), or why not."""
+    try:
+        proc = subprocess.run(["git", "-C", str(tree), "log", "-1", "--format=%h %s"], capture_output=True,
+                              text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"commit unknown: {exc}"
+    return proc.stdout.strip() if proc.returncode == 0 else "not a git checkout"
+
+
+def start_servers(args, tmp: Path, env: dict, servers: list[Server]) -> None:
+    """echo and tuanjie; floor and baseline when asked, each on its own copy of the database
+    (bind_everyone's close checkpointed the WAL: the .db file alone is the database). Each
+    server is added to `servers` as soon as it is started, for the caller to stop."""
+    apps = [(name, spec, env, REPO) for name, spec in APPS.items()]
+    if args.floor:
+        shutil.copy(tmp / "tuanjie.db", tmp / "floor.db")
+        apps.append((*FLOOR, dict(env, FLOOR_DB=str(tmp / "floor.db")), REPO))
+    if args.baseline_tree is not None:
+        tree = args.baseline_tree
+        shutil.copy(tmp / "tuanjie.db", tmp / "baseline.db")
+        base_env = clean_env(TUANJIE_CONFIG=str(app_config(tmp / "baseline.toml", tmp / "baseline.db")))
+        # The tree's own init-db on its copy: whatever that version's schema step adds.
+        said = flask_cli(base_env, "init-db", tree=tree).replace("\n", "; ")
+        print(f"set-up: baseline {tree} ({tree_commit(tree)}); its init-db on its copy of the database: {said}")
+        apps.append((*BASELINE, base_env, tree))
+    for name, spec, app_env, tree in apps:
+        servers.append(Server(name, spec, app_env, tmp / f"gunicorn-{name}.log", tree=tree))
 
 
 def main() -> int:
@@ -594,65 +572,56 @@ def main() -> int:
     # SIGTERM must unwind through the finally blocks below like Ctrl-C does.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
-    tmp = Path(tempfile.mkdtemp(prefix="tuanjie-bench-"))
-    servers: list[Gunicorn] = []
-    try:
-        print(f"Tuanjie webhook benchmark: safe mode, gunicorn -w 2 -k sync, SQLite (WAL), {os.cpu_count()} CPUs")
-        config = write_config(tmp)
-        env = server_env(config)
-        roster = tmp / "roster.csv"
-        write_roster(roster, args.people, args.departments)
-        t0 = time.monotonic()
-        flask_cli(env, "init-db")
-        print(f"set-up: {flask_cli(env, 'import-staff', str(roster))}")
-        openids = bind_everyone(config)
-        print(f"set-up: {len(openids)} people in {args.departments} departments, bound by direct UPDATE "
-              f"of staff.openid (binding is not measured) in {time.monotonic() - t0:.1f} s")
+    with temp_dir("tuanjie-bench-", args.keep) as tmp:
+        servers: list[Server] = []
+        try:
+            print(f"Tuanjie webhook benchmark: safe mode, gunicorn -w 2 -k sync, SQLite (WAL), {os.cpu_count()} CPUs")
+            config = app_config(tmp / "config.toml", tmp / "tuanjie.db")
+            env = clean_env(TUANJIE_CONFIG=str(config))
+            roster = tmp / "roster.csv"
+            write_roster(roster, args.people, args.departments)
+            t0 = time.monotonic()
+            flask_cli(env, "init-db")
+            print(f"set-up: {flask_cli(env, 'import-staff', str(roster))}")
+            openids = bind_everyone(config)
+            print(f"set-up: {len(openids)} people in {args.departments} departments, bound by direct UPDATE "
+                  f"of staff.openid (binding is not measured) in {time.monotonic() - t0:.1f} s")
 
-        apps = dict(APPS)
-        if args.floor:
-            apps[FLOOR[0]] = FLOOR[1]
-            shutil.copy(tmp / "tuanjie.db", tmp / "floor.db")  # bind_everyone's close checkpointed the WAL
-        for name, spec in apps.items():
-            app_env = dict(env, FLOOR_DB=str(tmp / "floor.db")) if name == FLOOR[0] else env
-            servers.append(Gunicorn(name, spec, app_env, tmp / f"gunicorn-{name}.log"))
-        for server in servers:
-            server.wait_healthy()
-        print(f"client: {client}; {args.requests} requests per run, each a new MsgId saying 打卡 1..5 "
-              f"for a random person; cap {args.max_seconds} s per run")
+            start_servers(args, tmp, env, servers)
+            for server in servers:
+                server.wait_healthy()
+            print(f"client: {client}; {args.requests} requests per run, each a new MsgId saying 打卡 1..5 "
+                  f"for a random person; cap {args.max_seconds} s per run")
 
-        msgs = Messages(openids, seed=20240401)
-        for server in servers:
-            warm = measure(server, msgs, args.warmup, 16, args.max_seconds, client, tmp)
-            if warm.errors:
-                raise SetupError(f"{server.name}: warm-up failed: {dict(warm.errors)}\n{server.log_tail()}")
+            msgs = Messages(openids, seed=20240401)
+            for server in servers:
+                warm = measure(server, msgs, args.warmup, 16, args.max_seconds, client, tmp)
+                if warm.errors:
+                    raise SetupError(f"{server.name}: warm-up failed: {dict(warm.errors)}\n{server.log_tail()}")
 
-        runs: dict[tuple[str, int], list[Run]] = {(a, c): [] for a in apps for c in CONCURRENCY}
-        for r in range(args.rounds):
-            for conc in CONCURRENCY:
-                for server in servers:
-                    run = measure(server, msgs, args.requests, conc, args.max_seconds, client, tmp)
-                    runs[(server.name, conc)].append(run)
-                    new = f"  new check-ins {run.new_share:.0%} of sampled" if run.new_share is not None else ""
-                    print(f"  round {r + 1} {server.name:<8} @{conc:<3} {run.rps:>6.0f} req/s  p50 {run.p50_ms:5.1f} ms  "
-                          f"p99 {run.p99_ms:5.1f} ms  errors {sum(run.errors.values())}  "
-                          f"other cores {run.other_cpu or 0:.2f}{new}", flush=True)
+            apps = [server.name for server in servers]
+            runs: dict[tuple[str, int], list[Run]] = {(a, c): [] for a in apps for c in CONCURRENCY}
+            for r in range(args.rounds):
+                for conc in CONCURRENCY:
+                    for server in servers:
+                        run = measure(server, msgs, args.requests, conc, args.max_seconds, client, tmp)
+                        runs[(server.name, conc)].append(run)
+                        new = f"  new check-ins {run.new_share:.0%} of sampled" if run.new_share is not None else ""
+                        print(f"  round {r + 1} {server.name:<8} @{conc:<3} {run.rps:>6.0f} req/s  "
+                              f"p50 {run.p50_ms:5.1f} ms  p99 {run.p99_ms:5.1f} ms  errors {sum(run.errors.values())}  "
+                              f"other cores {run.other_cpu or 0:.2f}{new}", flush=True)
 
-        report(runs, list(apps), args, client)
-        return 1 if any(r.errors for rs in runs.values() for r in rs) else 0
-    except SetupError as exc:
-        print(f"bench: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("bench: interrupted; stopping the servers", file=sys.stderr)
-        return 130
-    finally:
-        for server in servers:
-            server.stop()
-        if args.keep:
-            print(f"kept {tmp}")
-        else:
-            shutil.rmtree(tmp, ignore_errors=True)
+            report(runs, apps, args, client)
+            return 1 if any(r.errors for rs in runs.values() for r in rs) else 0
+        except SetupError as exc:
+            print(f"bench: {exc}", file=sys.stderr)
+            return 2
+        except KeyboardInterrupt:
+            print("bench: interrupted; stopping the servers", file=sys.stderr)
+            return 130
+        finally:
+            for server in servers:
+                server.stop()
 
 
 if __name__ == "__main__":

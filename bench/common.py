@@ -1,0 +1,197 @@
+"""What the bench scripts share: set-up errors, a config.toml writer, a gunicorn started in its
+own process group (and ended with everything in it), and readers of /proc for CPU and memory.
+
+The scripts run as `python bench/X.py`: each puts the repository root on sys.path first, then
+imports this module as `bench.common` (which is also how gunicorn, started with --chdir at the
+root, finds `bench.fanout:emulator_app()` and `bench.floor_app`).
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Callable, Iterator, TypeVar
+
+T = TypeVar("T")
+
+REPO = Path(__file__).resolve().parent.parent
+SHIPPED_PLAN = REPO / "plans" / "minzu_tuanjie.toml"  # the plan the repository ships (config's default)
+
+
+class SetupError(Exception):
+    """The environment could not be prepared; the message says what failed."""
+
+
+# --------------------------------------------------------------------------- set-up
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def clean_env(**extra: str) -> dict:
+    """This process's environment for a child, plus `extra`.
+
+    TUANJIE_* variables in the caller's shell (a database URL above all) would override the temp
+    config and point the benchmark at a real database, and BENCH_* ones are the benchmarks' own
+    switches to their children: both are dropped."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TUANJIE_", "BENCH_"))}
+    env.update(extra)
+    return env
+
+
+def write_config(path: Path, *, app_id: str, app_secret: str, token: str, db_file: Path, api_base: str,
+                 api_token: str, more: str = "") -> Path:
+    """A safe-mode config.toml like tests/conftest.py's write_config: [wechat], [database] (an
+    SQLite file), [api], then `more` (further TOML tables, as text)."""
+    from config import DEMO_AES_KEY
+
+    path.write_text(f"""
+[wechat]
+app_id = "{app_id}"
+app_secret = "{app_secret}"
+token = "{token}"
+encoding_aes_key = "{DEMO_AES_KEY}"
+encrypt_mode = "safe"
+api_base = "{api_base}"
+
+[database]
+url = "sqlite:///{db_file}"
+
+[api]
+token = "{api_token}"
+{more}""", encoding="utf-8")
+    return path
+
+
+@contextmanager
+def temp_dir(prefix: str, keep: bool) -> Iterator[Path]:
+    """A temp dir for one benchmark: removed at the end, or kept (and named) with --keep."""
+    tmp = Path(tempfile.mkdtemp(prefix=prefix))
+    try:
+        yield tmp
+    finally:
+        if keep:
+            print(f"kept {tmp}")
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+# --------------------------------------------------------------------------- processes
+
+def end_group(proc: subprocess.Popen | None, grace: float = 5.0) -> None:
+    """End a child started with start_new_session=True, and everything in its process group."""
+    if proc is None or proc.poll() is not None:
+        return
+    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5.0)):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            pass
+        try:
+            proc.wait(timeout=wait)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+def log_tail(path: Path, lines: int = 30) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""
+
+
+class Gunicorn:
+    """`python -m gunicorn OPTIONS APP_SPEC` on a free port of 127.0.0.1, in its own process
+    group (so that all of it can be ended), with `chdir` as its working directory and first
+    import path, its output in `log`."""
+
+    def __init__(self, name: str, app_spec: str, options: list[str], env: dict, log: Path, chdir: Path = REPO,
+                 stop_grace: float = 5.0):
+        self.name, self.port, self.log, self.stop_grace = name, free_port(), log, stop_grace
+        self._logfile = log.open("wb")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", *options, "-b", f"127.0.0.1:{self.port}", "--chdir", str(chdir),
+             "--log-level", "warning", app_spec],
+            cwd=chdir, env=env, stdout=self._logfile, stderr=subprocess.STDOUT, start_new_session=True)
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def wait_for(self, ready: Callable[[], T], what: str, timeout: float = 30.0) -> T:
+        """Call ready() every 0.1 s until it returns something true, and return that; ready()
+        raising OSError, ValueError or SetupError counts as not yet. SetupError (`what`, the log's
+        tail) when gunicorn exits or `timeout` seconds pass first."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise SetupError(f"{self.name}: gunicorn exited with {self.proc.returncode}:\n{self.log_tail()}")
+            try:
+                got = ready()
+                if got:
+                    return got
+            except (OSError, ValueError, SetupError):
+                pass
+            time.sleep(0.1)
+        raise SetupError(f"{self.name}: {what} within {timeout:.0f} s:\n{self.log_tail()}")
+
+    def log_tail(self, lines: int = 30) -> str:
+        self._logfile.flush()
+        return log_tail(self.log, lines)
+
+    def stop(self) -> None:
+        end_group(self.proc, self.stop_grace)
+        self._logfile.close()
+
+
+# --------------------------------------------------------------------------- /proc
+
+def proc_cpu(pid: int) -> float | None:
+    """utime+stime seconds of a process so far (None where unavailable)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def proc_status(pid: int | str = "self") -> dict[str, int]:
+    """VmRSS / VmHWM in KiB from /proc (empty where unavailable)."""
+    out = {}
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith(("VmRSS:", "VmHWM:")):
+                key, value = line.split(":", 1)
+                out[key] = int(value.split()[0])
+    except OSError:
+        pass
+    return out
+
+
+def machine_cpu() -> tuple[int, int] | None:
+    """(busy, total) jiffies of the whole machine so far, from /proc/stat; busy counts user, nice,
+    system, irq, softirq and steal, idle and iowait are the rest."""
+    try:
+        values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    except (OSError, ValueError, IndexError):
+        return None
+    idle = values[3] + (values[4] if len(values) > 4 else 0)
+    total = sum(values[:8])
+    return total - idle, total
+
+
+def busy_share(a, b) -> float | None:
+    """The share of the machine's CPU time between two machine_cpu() snapshots that was busy."""
+    if not a or not b or b[1] == a[1]:
+        return None
+    return (b[0] - a[0]) / (b[1] - a[1])
