@@ -163,6 +163,9 @@ class AccessToken(BaseModel):
     token = TextField()
     expires_at = DateTimeField()
     updated_at = DateTimeField()
+    # Forced refreshes in the hour since forced_since (bot/tokens.py keeps them to a few).
+    forced_count = IntegerField(default=0)
+    forced_since = DateTimeField(null=True)
 
 
 class SchemaVersion(BaseModel):

@@ -9,44 +9,30 @@ Every failure leaves as one type, WeChatError: the platform's errcode, or -4 for
 failure (TransportError), with `permanent` and `may_have_left`, and the access token masked
 in its message. No caller looks at a `requests` exception.
 
-The token lives in a shared store (a database row, or Redis) so that N workers and
-processes use one token: `/cgi-bin/token` would invalidate each other's, and even
+The token lives in a shared store (bot/tokens.py: a database row, or Redis) so that N workers
+and processes use one token: `/cgi-bin/token` would invalidate each other's, and even
 stable_token is limited per day. We use stable_token, which does not rotate unless forced.
 """
 from __future__ import annotations
 
 import json
-import re
 import threading
-import time
 from dataclasses import dataclass
-from typing import Callable, Protocol
 
 import requests
 import urllib3
 
-from campaign.clock import epoch_of, utc_from_epoch
+from bot.errors import TRANSPORT, WeChatError, mask_token
+from bot.tokens import DatabaseTokenStore, RedisTokenStore, TokenStore, fresh
 from config import Config, WechatConfig
+
+__all__ = ["Client", "build_client", "WeChatError", "TransportError", "TRANSPORT", "QUOTA", "mask_token"]
 
 TIMEOUT = (3.05, 10)  # connect, read: seconds
 TOKEN_ERRORS = frozenset({40001, 40014, 42001})
 # Retrying cannot help: not following, refused, bad openid, bad data, bad template, bad media.
 PERMANENT = frozenset({43004, 43101, 40003, 47003, 47001, 40037, 40007, 45015, 45047})
 QUOTA = 45009
-MARGIN = 300  # refresh this many seconds before the platform's expiry
-
-
-TRANSPORT = -4  # our errcode for "the request failed on the way" (no platform answer)
-
-
-class WeChatError(Exception):
-    """An API call that did not succeed. `permanent`: do not retry it for this person;
-    `may_have_left`: the platform may have acted on it (resending could make a duplicate)."""
-
-    def __init__(self, errcode: int, errmsg: str, permanent: bool, may_have_left: bool = False):
-        errmsg = mask_token(errmsg)
-        super().__init__(f"{errcode}: {errmsg}")
-        self.errcode, self.errmsg, self.permanent, self.may_have_left = errcode, errmsg, permanent, may_have_left
 
 
 class TransportError(WeChatError):
@@ -62,14 +48,6 @@ def classify(errcode: int) -> bool:
     return errcode in PERMANENT
 
 
-_TOKEN_IN_URL = re.compile(r"(access_token=)[^&\s'\"),]+")
-
-
-def mask_token(text: str) -> str:
-    """requests puts the URL, access_token included, in its error messages: mask it."""
-    return _TOKEN_IN_URL.sub(r"\1***", text)
-
-
 def _may_have_left(exc: requests.RequestException) -> bool:
     """False only when the request certainly never reached the platform."""
     if isinstance(exc, requests.ConnectTimeout):
@@ -79,123 +57,6 @@ def _may_have_left(exc: requests.RequestException) -> bool:
         inner = getattr(reason, "reason", reason)  # urllib3 MaxRetryError wraps the cause
         return not isinstance(inner, (urllib3.exceptions.NewConnectionError, urllib3.exceptions.ConnectTimeoutError))
     return True
-
-
-Fetch = Callable[[bool], tuple[str, int]]  # force_refresh -> (token, expires_in)
-
-
-def _fresh(token: str | None, expires: float, failed: str | None) -> bool:
-    """A token worth using: present, not the one that was just refused, not about to expire."""
-    return bool(token) and token != failed and expires - MARGIN > time.time()
-
-
-class TokenStore(Protocol):
-    def current(self) -> tuple[str, float] | None: ...
-
-    def refresh(self, fetch: Fetch, failed: str | None) -> tuple[str, float]: ...
-
-
-class DatabaseTokenStore:
-    """One row per AppID; refreshes serialise on a write lock (BEGIN IMMEDIATE / FOR UPDATE)."""
-
-    def __init__(self, app_id: str):
-        self.app_id = app_id
-
-    def current(self) -> tuple[str, float] | None:
-        from models import AccessToken, db
-
-        with db.connection_context():
-            row = AccessToken.get_or_none(AccessToken.app_id == self.app_id)
-        return (row.token, epoch_of(row.expires_at)) if row else None
-
-    def refresh(self, fetch: Fetch, failed: str | None) -> tuple[str, float]:
-        from peewee import SqliteDatabase
-
-        from models import AccessToken, db
-
-        with db.connection_context():
-            if isinstance(db.obj, SqliteDatabase):
-                return self._refresh_sqlite(fetch, failed)
-            # A row to lock, so that concurrent refreshers queue on it (a row lock: other
-            # writers, the webhook's among them, are not held up by the HTTP fetch).
-            AccessToken.insert(app_id=self.app_id, token="", expires_at=utc_from_epoch(0),
-                               updated_at=utc_from_epoch(time.time())).on_conflict_ignore().execute()
-            with db.atomic():
-                row = AccessToken.select().where(AccessToken.app_id == self.app_id).for_update().get()
-                if _fresh(row.token, epoch_of(row.expires_at), failed):
-                    return row.token, epoch_of(row.expires_at)
-                return self._store(fetch, failed)
-
-    def _refresh_sqlite(self, fetch: Fetch, failed: str | None) -> tuple[str, float]:
-        """SQLite locks the whole database for a write: the HTTP fetch must not run inside
-        one, or every webhook would wait for it. Refreshers queue on a lock file instead."""
-        import fcntl
-
-        from models import AccessToken, db
-
-        with open(f"{db.obj.database}.token.lock", "a") as fh:
-            fcntl.flock(fh, fcntl.LOCK_EX)
-            try:
-                row = AccessToken.get_or_none(AccessToken.app_id == self.app_id)
-                if row is not None and _fresh(row.token, epoch_of(row.expires_at), failed):
-                    return row.token, epoch_of(row.expires_at)
-                return self._store(fetch, failed)
-            finally:
-                fcntl.flock(fh, fcntl.LOCK_UN)
-
-    def _store(self, fetch: Fetch, failed: str | None) -> tuple[str, float]:
-        from models import AccessToken, db
-
-        token, expires_in = fetch(failed is not None)
-        expires, now = time.time() + expires_in, utc_from_epoch(time.time())
-        with db.atomic():
-            updated = (AccessToken.update(token=token, expires_at=utc_from_epoch(expires), updated_at=now)
-                       .where(AccessToken.app_id == self.app_id).execute())
-            if not updated:
-                AccessToken.insert(app_id=self.app_id, token=token, expires_at=utc_from_epoch(expires),
-                                   updated_at=now).execute()
-        return token, expires
-
-
-class RedisTokenStore:
-    """The token in Redis, refreshes serialised by a SET NX lock with an expiry."""
-
-    LOCK_TTL_MS = 15000
-
-    def __init__(self, url: str, app_id: str):
-        import redis
-
-        self.redis = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=3)
-        self.key, self.lock_key = f"tuanjie:token:{app_id}", f"tuanjie:token:{app_id}:lock"
-
-    def current(self) -> tuple[str, float] | None:
-        raw = self.redis.get(self.key)
-        if not raw:
-            return None
-        data = json.loads(raw)
-        return data["token"], data["expires"]
-
-    def refresh(self, fetch: Fetch, failed: str | None) -> tuple[str, float]:
-        import secrets
-
-        me = secrets.token_hex(8)
-        deadline = time.monotonic() + self.LOCK_TTL_MS / 1000
-        while not self.redis.set(self.lock_key, me, nx=True, px=self.LOCK_TTL_MS):
-            if time.monotonic() > deadline:
-                raise WeChatError(-2, "token lock in Redis not released", permanent=False)
-            time.sleep(0.05)  # another process is fetching; its result will be in the store
-        try:
-            have = self.current()
-            if have and _fresh(*have, failed):
-                return have
-            token, expires_in = fetch(failed is not None)
-            expires = time.time() + expires_in
-            self.redis.set(self.key, json.dumps({"token": token, "expires": expires}),
-                           px=int(expires_in * 1000))
-            return token, expires
-        finally:
-            if self.redis.get(self.lock_key) == me.encode():
-                self.redis.delete(self.lock_key)
 
 
 @dataclass
@@ -241,10 +102,10 @@ class Client:
         """
         with self._lock:
             c = self._cached
-            if _fresh(c.token, c.expires, failed):
+            if fresh(c.token, c.expires, failed):
                 return c.token
             have = self.store.current()
-            if have and _fresh(*have, failed):
+            if have and fresh(*have, failed):
                 c.token, c.expires = have
                 return c.token
             c.token, c.expires = self.store.refresh(self._fetch, failed)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import hmac
 import re
+from xml.parsers import expat
 
 from wechatpy.crypto import PrpCrypto, WeChatCrypto
 from wechatpy.exceptions import InvalidAppIdException
@@ -15,7 +16,15 @@ from wechatpy.utils import WeChatSigner
 
 MAX_BODY = 64 * 1024
 MAX_SKEW = 300  # seconds between WeChat's timestamp and our clock
+# WeChat's messages nest four elements deep at most (xml > SendPicsInfo > PicList > item);
+# a thousand levels make wechatpy and our own code recurse past Python's limit.
+MAX_DEPTH = 16
 _DOCTYPE = re.compile(rb"<!\s*(doctype|entity)", re.I)
+# The ciphertext of safe and compat mode, read off the raw body: no XML tree is built before
+# its signature is checked. Base64 only, in a CDATA section or not.
+_ENCRYPT = re.compile(rb"<Encrypt>\s*(?:<!\[CDATA\[([A-Za-z0-9+/=]*)\]\]>|([A-Za-z0-9+/=]*))\s*</Encrypt>")
+# Characters XML 1.0 does not allow, even escaped: a reply holding one is a reply WeChat cannot read.
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
 
 class Rejected(Exception):
@@ -53,6 +62,49 @@ def check_body(body: bytes) -> None:
         raise Rejected(413, f"body of {len(body)} bytes is over {MAX_BODY}")
     if _DOCTYPE.search(body):
         raise Rejected(400, "DOCTYPE/ENTITY declarations are not accepted")
+
+
+def encrypted_field(body: bytes) -> str | None:
+    """The <Encrypt> value of a safe- or compat-mode body, None when there is none; a body
+    whose Encrypt is not one plain base64 text is refused."""
+    if b"<Encrypt" not in body:
+        return None
+    found = _ENCRYPT.findall(body)
+    if len(found) != 1 or body.count(b"<Encrypt") != 1:
+        raise Rejected(400, "Encrypt must be one element holding base64 text")
+    cdata, bare = found[0]
+    return (cdata or bare).decode("ascii")
+
+
+def check_depth(xml: bytes, limit: int = MAX_DEPTH) -> None:
+    """Refuse XML nested deeper than `limit`. Each level of well-formed XML costs an opening
+    and a closing "<", so a message with few of them is let through unscanned; one with many is
+    scanned by expat, which builds nothing and does not recurse."""
+    if xml.count(b"<") <= 2 * limit:
+        return
+    depth = 0
+
+    def start(name, attrs):
+        nonlocal depth
+        depth += 1
+        if depth > limit:
+            raise Rejected(400, f"XML nested deeper than {limit} elements")
+
+    def end(name):
+        nonlocal depth
+        depth -= 1
+
+    parser = expat.ParserCreate()
+    parser.StartElementHandler, parser.EndElementHandler = start, end
+    try:
+        parser.Parse(xml, True)
+    except expat.ExpatError as exc:
+        raise Rejected(400, f"not well-formed XML: {exc}") from None
+
+
+def xml_text(text: str) -> str:
+    """Text made safe for a reply's XML: characters XML forbids are dropped."""
+    return _NOT_XML.sub("", text)
 
 
 class Envelope:

@@ -1,9 +1,12 @@
 """The webhook: verify -> decrypt -> parse -> dedup -> handle -> reply.
 
 Error policy: bad or missing signature, stale timestamp, replayed nonce -> 403; plaintext
-POST in safe mode, malformed envelope, DOCTYPE/ENTITY -> 400; body over 64 KiB -> 413; a
-signed message we cannot parse or do not handle -> "success"; a handler crash -> logged,
-the user gets a short apology. Never a 500.
+POST in safe mode, malformed envelope, DOCTYPE/ENTITY, XML nested too deep -> 400; body
+over 64 KiB -> 413; a signed message we cannot parse or do not handle -> "success"; a
+handler crash -> logged, the user gets a short apology. Never a 500.
+
+The signature is checked before any XML tree is built: in safe and compat mode on the
+ciphertext read off the raw body, in plaintext mode on the query alone (it covers no body).
 """
 from __future__ import annotations
 
@@ -11,19 +14,19 @@ import logging
 import time
 from xml.parsers.expat import ExpatError
 
-import xmltodict
 from flask import Blueprint, Response, request
 from wechatpy import parse_message
 from wechatpy.replies import TextReply
 
 from bot import handlers, inbox
 from bot.inbound import from_wechatpy
-from bot.security import MAX_BODY, Rejected, check_body, check_signature, check_timestamp
+from bot.security import (MAX_BODY, Rejected, check_body, check_depth, check_signature, check_timestamp,
+                          encrypted_field, xml_text)
 from runtime import runtime
 
 log = logging.getLogger(__name__)
 bp = Blueprint("wechat", __name__)
-PARSE_ERRORS = (AttributeError, KeyError, ValueError, TypeError, UnicodeDecodeError, ExpatError)
+PARSE_ERRORS = (AttributeError, KeyError, ValueError, TypeError, UnicodeDecodeError, ExpatError, RecursionError)
 
 
 @bp.errorhandler(Rejected)
@@ -55,26 +58,30 @@ def receive():
     if not nonce or len(nonce) > 64:
         raise Rejected(403, "missing or overlong nonce")
     check_body(body)
-    try:
-        outer = xmltodict.parse(body.decode("utf-8"))["xml"]
-    except PARSE_ERRORS as exc:
-        raise Rejected(400, f"not a WeChat XML body: {type(exc).__name__}") from None
-    encrypted = outer.get("Encrypt") if isinstance(outer, dict) else None
+    encrypted = encrypted_field(body)
     ts = args["timestamp"]
     if encrypted:
         if w.encrypt_mode == "plain":
             raise Rejected(400, "encrypted message, but wechat.encrypt_mode is plain")
         envelope = rt.envelope
         xml = envelope.open(encrypted, args.get("msg_signature"), ts, nonce)
-        check_body(xml.encode("utf-8"))
+        raw = xml.encode("utf-8")
+        check_body(raw)
     else:
         if w.encrypt_mode == "safe":
             raise Rejected(400, "plaintext message refused: wechat.encrypt_mode is safe")
         check_signature((w.token, ts, nonce), args.get("signature"), "signature")
-        envelope, xml = None, body.decode("utf-8")
-
+        envelope, raw = None, body
+        try:
+            xml = body.decode("utf-8")
+        except UnicodeDecodeError:
+            raise Rejected(400, "body is not UTF-8") from None
     try:
+        check_depth(raw)
         msg = from_wechatpy(parse_message(xml))
+    except Rejected as exc:
+        log.warning("signed message refused: %s", exc.reason)
+        return _success()
     except PARSE_ERRORS as exc:
         log.warning("unparseable signed message (%s): %.200r", type(exc).__name__, xml)
         return _success()
@@ -90,7 +97,7 @@ def receive():
     if not reply:
         return _success()
     # wechatpy puts the text in a CDATA section: "]]>" from echoed user input would end it early.
-    content = reply.replace("]]>", "]] >")
+    content = xml_text(reply).replace("]]>", "]] >")
     out = TextReply(source=msg.account, target=msg.openid, content=content, time=int(time.time())).render()
     if envelope is not None:
         out = envelope.seal(out, nonce, str(int(time.time())))

@@ -265,13 +265,14 @@ def give_up(row_id: int, reason: str) -> int:
                 .where((Outbox.id == row_id) & (Outbox.state == SENDING)).execute())
 
 
-def paused_until(now: dt.datetime, errcode: int) -> dt.datetime | None:
-    """The end (naive UTC) of a pause that messages put back with `errcode` mark (the
-    platform's daily quota), or None."""
-    row = (Outbox.select(fn.MAX(Outbox.next_attempt_at))
-           .where((Outbox.state == RETRY) & (Outbox.errcode == errcode) & (Outbox.next_attempt_at > to_utc(now)))
-           .scalar())
-    return None if row is None else from_utc(row, dt.timezone.utc).replace(tzinfo=None)
+def pause(now: dt.datetime, errcodes) -> tuple[dt.datetime, int] | None:
+    """(end, errcode) of the latest pause that messages put back with one of `errcodes` mark
+    (the platform's daily quota, the token budget), or None. The end is aware, in now's zone."""
+    row = (Outbox.select(Outbox.next_attempt_at, Outbox.errcode)
+           .where((Outbox.state == RETRY) & Outbox.errcode.in_(list(errcodes))
+                  & (Outbox.next_attempt_at > to_utc(now)))
+           .order_by(Outbox.next_attempt_at.desc()).first())
+    return None if row is None else (from_utc(row.next_attempt_at, now.tzinfo), row.errcode)
 
 
 # --- the platform's word on a message -----------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Roster import from CSV or XLSX.
+"""Roster import from CSV, XLSX or XLS (read in bounded memory by campaign.roster_files).
 
 Rows are keyed by phone number: importing a file again updates people instead of adding
 them twice. A bad row is reported with its line number in the file (the header is line 1)
@@ -6,14 +6,19 @@ and the good rows are imported all the same.
 """
 from __future__ import annotations
 
-import csv
-import io
+import itertools
 import re
 import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterator
 
+from peewee import DatabaseError
+
+from campaign.roster_files import LIMITS, Limits, RosterError, read_table
 from models import ROLES, STATUSES, CheckIn, Department, Staff, db
+
+__all__ = ["RosterError", "ImportReport", "read_rows", "import_roster", "load_demo"]
 
 HEADERS = {
     "姓名": "name", "name": "name",
@@ -35,61 +40,62 @@ STATUS_WORDS = {
 PHONE = re.compile(r"^1[0-9]{10}$")
 
 
-class RosterError(Exception):
-    """The file as a whole cannot be read (format, encoding, headers)."""
-
-
 @dataclass
 class ImportReport:
     created: int = 0
     updated: int = 0
     unchanged: int = 0
-    errors: list[tuple[int, str]] = field(default_factory=list)
+    rejected: int = 0
+    errors: list[tuple[int, str]] = field(default_factory=list)  # the first ERROR_LINES of them
+
+    def reject(self, line: int, reason: str) -> None:
+        self.rejected += 1
+        if len(self.errors) < ERROR_LINES:
+            self.errors.append((line, reason))
+
+    @property
+    def unlisted(self) -> int:
+        """Rejected rows beyond the ones listed in `errors`."""
+        return self.rejected - len(self.errors)
 
     def summary(self) -> str:
         return (f"created {self.created}, updated {self.updated}, unchanged {self.unchanged}, "
-                f"rejected {len(self.errors)}")
+                f"rejected {self.rejected}")
 
 
-def read_rows(path: str | Path) -> list[tuple[int, dict]]:
-    """(line number, {field: value}) for every data row; raises RosterError.
+ERROR_LINES = 100  # rejected rows listed one by one; the rest are counted
+HEADER_SEARCH = 5
 
-    Line numbers are the file's own: a CSV record whose quoted cell holds a line break
-    spans several lines, and is reported by the line it starts on; an XLSX row by its row
-    number. Blank rows are skipped, and so are title rows above the header (a sheet headed
+
+def read_rows(path: str | Path, limits: Limits = LIMITS) -> Iterator[tuple[int, dict]]:
+    """(line number, {field: value}) for every data row, streamed; raises RosterError.
+
+    Blank rows are skipped, and so are title rows above the header (a sheet headed
     "XX单位职工花名册" is common): the header is the first row naming 姓名, 部门 and 手机号
     (or name, department, phone) among the first HEADER_SEARCH non-blank rows.
     """
     path = Path(path)
-    suffix = path.suffix.lower()
-    if suffix == ".csv":
-        table = _read_csv(path)
-    elif suffix in (".xlsx", ".xlsm"):
-        table = _read_xlsx(path)
-    else:
-        raise RosterError(f"{path}: unsupported file type {suffix or '(none)'}; use .csv or .xlsx")
-    table = _non_blank(table)
-    if not table:
+    rows = (row for row in read_table(path, _has_header, limits) if not _blank(row[1]))
+    head = list(itertools.islice(rows, HEADER_SEARCH))
+    if not head:
         raise RosterError(f"{path}: the file is empty")
-    start = _header_at(table)
+    start = _header_at(head)
     if start is None:
         # Name the likeliest header: the early row naming most of the columns.
-        header_line, header = max(table[:HEADER_SEARCH], key=lambda row: len(_columns(row[1])))
+        header_line, header = max(head, key=lambda row: len(_columns(row[1])))
         missing = [f for f in REQUIRED if f not in _columns(header)]
         raise RosterError(f"{path}: line {header_line}: missing column(s) {', '.join(missing)} "
                           f"(expected 姓名, 部门, 手机号, 角色, 状态 or name, department, phone, role, status, "
                           f"in a header row among the first {HEADER_SEARCH} non-blank lines)")
-    header_line, header = table[start]
+    header_line, header = head[start]
     titles = _fields(header)
     twice = next((f for f in REQUIRED + ("role", "status") if titles.count(f) > 1), None)
     if twice:
         where = ", ".join(_column_letter(i) for i, t in enumerate(titles) if t == twice)
         raise RosterError(f"{path}: line {header_line}: two columns are {twice} (columns {where}); keep one")
     columns = _columns(header)
-    return [(line, {f: _cell(cells, i) for f, i in columns.items()}) for line, cells in table[start + 1:]]
-
-
-HEADER_SEARCH = 5
+    for line, cells in itertools.chain(head[start + 1:], rows):
+        yield line, {f: _cell(cells, i, limits) for f, i in columns.items()}
 
 
 def _column_letter(index: int) -> str:
@@ -102,8 +108,13 @@ def _column_letter(index: int) -> str:
     return letters
 
 
-def _non_blank(table: list[tuple[int, list]]) -> list[tuple[int, list]]:
-    return [(line, cells) for line, cells in table if any(str(c or "").strip() for c in cells)]
+def _blank(cells) -> bool:
+    return not any(str(c or "").strip() for c in cells)
+
+
+def _has_header(first_rows) -> bool:
+    """A sheet's first rows hold the roster's header (how a workbook's sheet is chosen)."""
+    return _header_at([row for row in first_rows if not _blank(row[1])]) is not None
 
 
 def _header_at(table: list[tuple[int, list]]) -> int | None:
@@ -126,7 +137,7 @@ def _columns(header) -> dict[str, int]:
     return columns
 
 
-def _cell(cells, index) -> str:
+def _cell(cells, index, limits: Limits) -> str:
     if index >= len(cells) or cells[index] is None:
         return ""
     value = cells[index]
@@ -134,70 +145,15 @@ def _cell(cells, index) -> str:
         value = int(value)
     # Line breaks typed into a cell (Alt+Enter in Excel), tabs, runs of spaces and full-width
     # spaces become one space: a name must fit on one line of a reply or an export.
-    return " ".join(str(value).split())
+    text = " ".join(str(value)[: limits.cell_chars * 4].split())
+    return text[: limits.cell_chars + 1]  # one over: validation names the cell as too long
 
 
-def _read_csv(path: Path) -> list[tuple[int, list]]:
-    data = path.read_bytes()
-    for encoding in ("utf-8-sig", "gb18030"):
-        try:
-            text = data.decode(encoding)
-            break
-        except UnicodeDecodeError:
-            continue
-    else:
-        raise RosterError(f"{path}: not UTF-8 or GB18030 text")
-    reader = csv.reader(io.StringIO(text, newline=""))
-    rows, line = [], 1
-    try:
-        for cells in reader:
-            rows.append((line, cells))
-            line = reader.line_num + 1  # the next record starts after this one's last line
-    except csv.Error as exc:  # e.g. a field over the csv module's 128 KiB limit
-        raise RosterError(f"{path}: line {line}: {exc}") from None
-    return rows
-
-
-def _read_xlsx(path: Path) -> list[tuple[int, list]]:
-    """The rows of the first visible worksheet with a header row: a hidden sheet or a sheet of
-    instructions (填表说明) before the roster is passed over."""
-    import zipfile
-    from xml.etree.ElementTree import ParseError
-
-    from openpyxl import load_workbook
-
-    broken = (zipfile.BadZipFile, KeyError, OSError, ValueError, ParseError, AttributeError, TypeError, IndexError)
-    try:
-        book = load_workbook(path, read_only=True, data_only=True)
-    except broken as exc:
-        raise _unreadable(path, exc) from None
-    try:
-        sheets = [ws for ws in book.worksheets if ws.sheet_state == "visible"]
-        tables = []
-        for ws in sheets:
-            # min_row=1: rows are numbered as Excel numbers them, even above the sheet's first cell.
-            table = [(n, list(cells)) for n, cells in enumerate(ws.iter_rows(min_row=1, values_only=True), start=1)]
-            if _header_at(_non_blank(table)) is not None:
-                return table
-            tables.append(table)
-    except broken as exc:
-        raise _unreadable(path, exc) from None
-    finally:
-        book.close()
-    if not sheets:
-        raise RosterError(f"{path}: the workbook has no visible worksheet")
-    if len(sheets) > 1:
-        raise RosterError(f"{path}: no worksheet has a header row 姓名, 部门, 手机号 (or name, department, phone) "
-                          f"in its first {HEADER_SEARCH} rows (sheets: {', '.join(ws.title for ws in sheets)})")
-    return tables[0]
-
-
-def _unreadable(path: Path, exc: Exception) -> RosterError:
-    import zipfile
-
-    hint = " (an old .xls renamed, or a password-protected workbook?)" if isinstance(exc, zipfile.BadZipFile) else ""
-    return RosterError(f"{path}: not a readable .xlsx workbook{hint}: {type(exc).__name__}: {exc}. "
-                       "Save it again from Excel or WPS as .xlsx without a password, or as CSV")
+def _control(text: str) -> str | None:
+    """The first control or invisible formatting character of text, as U+XXXX (None: none):
+    such a name breaks the XML of every reply that shows it, and a NUL aborts PostgreSQL."""
+    bad = next((c for c in text if unicodedata.category(c) in ("Cc", "Cf", "Cs", "Co", "Cn")), None)
+    return None if bad is None else f"U+{ord(bad):04X}"
 
 
 def validate_row(row: dict) -> tuple[dict | None, str | None]:
@@ -207,6 +163,10 @@ def validate_row(row: dict) -> tuple[dict | None, str | None]:
     phone = re.sub(r"[\s-]", "", unicodedata.normalize("NFKC", phone))
     if phone.startswith("+86"):
         phone = phone[3:]
+    for title, text in (("姓名/name", name), ("部门/department", dept)):
+        bad = _control(text)
+        if bad:
+            return None, f"{title} {text!r} contains the control character {bad}; retype it"
     if not name:
         return None, "姓名/name is empty"
     if len(name) > 50:
@@ -239,11 +199,15 @@ def import_roster(path: str | Path) -> ImportReport:
         if error is None and row["phone"] in seen:
             error = f"phone {row['phone']} already appears on line {seen[row['phone']]}"
         if error:
-            report.errors.append((line, error))
+            report.reject(line, error)
             continue
         seen[row["phone"]] = line
-        with db.atomic():
-            outcome = upsert_person(row)
+        try:
+            with db.atomic():
+                outcome = upsert_person(row)
+        except DatabaseError as exc:  # one row the database refuses must not stop the rows after it
+            report.reject(line, f"not stored: {str(exc).strip().splitlines()[0] if str(exc).strip() else exc!r}")
+            continue
         setattr(report, outcome, getattr(report, outcome) + 1)
     return report
 

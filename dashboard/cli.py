@@ -28,8 +28,11 @@ def import_staff(path):
         raise click.ClickException(str(exc)) from None
     for line, reason in report.errors:
         click.echo(f"{path}: line {line}: {reason}", err=True)
+    if report.unlisted:
+        click.echo(f"{path}: {report.unlisted:,} more rows rejected (only the first {len(report.errors)} are listed)",
+                   err=True)
     click.echo(report.summary())
-    if report.errors:
+    if report.rejected:
         sys.exit(1)
 
 

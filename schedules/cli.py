@@ -71,6 +71,7 @@ def list_jobs(days, now_text):
     warning = cal.warning(now.year)
     click.echo(f"calendar {now.year}: " + (warning or "official (chinese-calendar), with the plan's extras"))
     click.echo("scheduler: remind every minute at :00, send at :05, prune hourly at :17")
+    click.echo(_outbox_line(now))
     upcoming = occurrences(plan, cal, rt.config.tz, now, now + dt.timedelta(days=days))
     for firing in upcoming:
         r = firing.reminder
@@ -102,6 +103,17 @@ def push(name, department, pending_only, dry_run, now_text):
         return
     click.echo(f"{result.key}: resuming" if result.existed else result.describe())
     click.echo(_send_with_progress(rt, now).describe())
+
+
+@with_db
+def _outbox_line(now: dt.datetime) -> str:
+    """The outbox as organisers need to see it: what waits, what is unknown, and any pause."""
+    from schedules.sender import pause_text
+
+    counts = outbox.counts()
+    line = "outbox: " + ", ".join(f"{state} {counts[state]}" for state in outbox.STATES)
+    paused = pause_text(now)
+    return line + (f"; sending {paused}" if paused else "")
 
 
 def _send_with_progress(rt, now: dt.datetime):

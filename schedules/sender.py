@@ -20,13 +20,19 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Callable
 
-from bot.client import QUOTA, Client, WeChatError, mask_token
+from bot.client import QUOTA, Client
+from bot.errors import WeChatError, mask_token
+from bot.tokens import TOKEN_LIMITED, ForcedRefreshLimited
 from campaign import outbox
 from campaign.clock import to_utc
 from config import PushConfig
 from models import db
 
 BACKOFF = (60, 300, 1800, 3600)  # seconds before attempts 2, 3, 4, 5...
+# Errors that pause every run until a time stored on the row: the platform's daily quota, and
+# the token refused again after this hour's forced refreshes (bot/tokens.py).
+PAUSE_REASONS = {QUOTA: "45009 daily quota reached", TOKEN_LIMITED: "access token refused repeatedly"}
+PAUSES = tuple(PAUSE_REASONS)
 OWNER = f"{socket.gethostname()}:{os.getpid()}"
 log = logging.getLogger("tuanjie.sender")
 
@@ -94,6 +100,19 @@ def _owner_alive(owner: str | None) -> bool:
         return True
 
 
+def _hhmm(epoch: float, tz) -> str:
+    return dt.datetime.fromtimestamp(epoch, tz).strftime("%H:%M")
+
+
+def pause_text(now: dt.datetime) -> str | None:
+    """Why and until when every run is paused ("paused until 11:05: ..."), or None."""
+    paused = outbox.pause(now, PAUSES)
+    if paused is None:
+        return None
+    until, errcode = paused
+    return f"paused until {_hhmm(until.timestamp(), now.tzinfo)}: {PAUSE_REASONS[errcode]}"
+
+
 def recover(now: dt.datetime) -> int:
     """Messages left "sending" by a dead sender (or past their lease) become "unknown"."""
     n = 0
@@ -111,6 +130,7 @@ class Sender:
         self.client, self.push, self.clock, self.is_quiet = client, push, clock, is_quiet
         self.limiter = RateLimiter(push.rate_per_second)
         self.lock = threading.Lock()
+        self._token_limited_until: float | None = None
 
     def run(self, max_seconds: float = 3600, on_done: Callable[[str], None] | None = None) -> SendSummary:
         summary = SendSummary()
@@ -120,9 +140,8 @@ class Sender:
             return summary
         with db.connection_context():
             summary.unknown = recover(now)
-            paused = outbox.paused_until(now, QUOTA)
-        if paused is not None:
-            summary.paused = f"45009 daily quota reached; paused until {paused:%H:%M} UTC"
+            summary.paused = pause_text(now)
+        if summary.paused:
             return summary
         deadline = time.monotonic() + max_seconds
         work: queue.Queue = queue.Queue(maxsize=self.push.concurrency * 4)
@@ -189,13 +208,24 @@ class Sender:
         return outbox.claim(row_id, OWNER, self.clock() + dt.timedelta(seconds=self.push.lease_seconds))
 
     def _one(self, row_id: int, summary: SendSummary, stop: threading.Event) -> str | None:
+        # Wait for a slot and a token first, claim last: a row is "sending" only while its
+        # request is being made, so a sender killed at any moment leaves no more unknown rows
+        # than it had requests in flight, and the rows still waiting their turn stay pending.
+        self.limiter.wait()
+        if stop.is_set():
+            return None
+        try:
+            self.client.token()
+        except WeChatError as exc:
+            return self._no_token(exc, summary, stop)
         row = self._claim(row_id)
         if row is None:
             return None  # another sender got there first
-        self.limiter.wait()
         try:
             msgid = self._send(row)
         except WeChatError as exc:
+            if isinstance(exc, ForcedRefreshLimited):
+                self._token_limited_until = exc.until
             if exc.may_have_left:
                 # A read timeout or a dropped answer: the platform may have delivered it.
                 # Resending could make a duplicate, so the row is left for organisers to see.
@@ -205,6 +235,15 @@ class Sender:
         with self.lock:
             summary.sent += 1
         return outbox.SENT
+
+    def _pause_end(self, errcode: int, now: dt.datetime, summary: SendSummary) -> dt.datetime:
+        if errcode == QUOTA:
+            until = now + dt.timedelta(minutes=self.push.quota_pause_minutes)
+        else:
+            until = dt.datetime.fromtimestamp(self._token_limited_until or (now + dt.timedelta(hours=1)).timestamp(),
+                                              now.tzinfo)
+        summary.paused = f"paused until {_hhmm(until.timestamp(), now.tzinfo)}: {PAUSE_REASONS[errcode]}"
+        return until
 
     def _send(self, row: outbox.Claimed) -> str | None:
         data = json.loads(row.payload)
@@ -216,16 +255,21 @@ class Sender:
         self.client.send_text(row.openid, "\n".join(data.values()))
         return None
 
+    def _no_token(self, exc: WeChatError, summary: SendSummary, stop: threading.Event) -> str:
+        """No token, so nothing can be sent: the run ends, and the rows stay as they are."""
+        stop.set()
+        summary.paused = summary.paused or f"no access token ({exc}); nothing sent until one can be had"
+        return "paused"
+
     def _failed(self, row, errcode, message, permanent, summary, stop) -> str:
         now = self.clock()
         with self.lock:
             summary.reasons.setdefault(errcode, message)
-        if errcode == QUOTA:
+        if errcode in PAUSES:
             stop.set()
-            summary.paused = "45009 daily quota reached"
-            # Not an attempt of this message's: the quota was spent before it.
-            outbox.mark_retry(row.id, OWNER, errcode, message, now + dt.timedelta(minutes=self.push.quota_pause_minutes),
-                              attempts=row.attempts - 1)
+            until = self._pause_end(errcode, now, summary)
+            # Not an attempt of this message's: the quota or the token budget was spent before it.
+            outbox.mark_retry(row.id, OWNER, errcode, message, until, attempts=row.attempts - 1)
             with self.lock:
                 summary.retry[errcode] += 1
             return "paused"

@@ -216,7 +216,14 @@ def _move_recent_nonces() -> None:
              .where((InboundMessage.dedup_key == key) & InboundMessage.nonce.is_null()).execute())
 
 
+def _v2_forced_refreshes() -> list[str]:
+    from models import AccessToken
+
+    return add_missing_columns(AccessToken, ("forced_count", "forced_since"))
+
+
 MIGRATIONS: list[Migration] = [
     Migration(1, "the schema of init-db before versions", _v1_before_versions),
+    Migration(2, "count forced token refreshes", _v2_forced_refreshes),
 ]
 LATEST = MIGRATIONS[-1].number

@@ -13,7 +13,7 @@ from config import APP_ROOT
 PRODUCTION = ("bot", "campaign", "dashboard", "schedules", "storage", "server.py", "runtime.py", "config.py",
               "models.py", "commands.py")
 # The only modules of bot/ that may touch the database: the inbound-message store and the token store.
-STORES = {"bot/inbox.py", "bot/client.py"}
+STORES = {"bot/inbox.py", "bot/tokens.py"}
 MAX_FUNCTION_LINES = 60
 
 

@@ -320,7 +320,7 @@ def test_the_redis_token_store_shares_one_token_across_clients(world, emu):
         pytest.skip("no Redis here")
     config = jobs_for(world, emu).config.wechat
     store = RedisTokenStore(url, config.app_id)
-    store.redis.delete(store.key, store.lock_key)
+    store.redis.delete(store.key, store.lock_key, store.forced_key)
     clients = [Client(config, RedisTokenStore(url, config.app_id)) for _ in range(4)]
     barrier = threading.Barrier(4)
     tokens = []

@@ -90,3 +90,57 @@ def test_kill_and_restart_sends_each_person_at_most_once(make_world, tmp_path, d
         assert f"unknown {in_flight}" in out if in_flight else "unknown" not in out
     finally:
         emu_server.shutdown()
+
+
+def test_a_kill_while_threads_wait_their_turn_leaves_only_the_requests_in_flight_unknown(make_world, tmp_path,
+                                                                                        db_url):
+    """Eight threads, five sends a second: most threads are waiting for the rate limiter when the
+    sender dies. Those messages were never claimed and go out after the restart; only the ones
+    whose request had reached the platform are unknown."""
+    from tests.conftest import start_emulator
+
+    world = make_world(roster=None)
+    emu, emu_server = start_emulator(f"{world.base}/wechat")
+    try:
+        people = 40
+        dept = Department.create(name="小部门")
+        Staff.insert_many([{"name": f"人{i}", "phone": f"1370000{i:04d}", "department": dept.id, "openid": f"o-{i}"}
+                           for i in range(people)]).execute()
+        emu.call("POST", "/_emu/users", json={"openids": [f"o-{i}" for i in range(people)]})
+        config = write_config(tmp_path, db_url, name="push.toml", api_base=emu.base,
+                              push="concurrency = 8\nrate_per_second = 5\nweekly_cap = 5")
+        platform = emu.emulator.platform
+        two_held, release, held = threading.Event(), threading.Event(), []
+        original_log = platform.log
+
+        def log(entry):
+            original_log(entry)
+            sends = [c for c in platform.calls if c["endpoint"] == "message/template/send"]
+            if entry["endpoint"] == "message/template/send" and len(sends) > 5:
+                held.append(entry)
+                if len(held) >= 2:
+                    two_held.set()
+                release.wait(timeout=120)
+
+        platform.log = log
+        first = push(config)
+        try:
+            assert two_held.wait(timeout=120), first.communicate(timeout=5)
+            first.send_signal(signal.SIGKILL)
+            first.wait(timeout=30)
+        finally:
+            release.set()
+        in_flight = Outbox.select().where(Outbox.state == "sending").count()
+        assert in_flight == len(held) < 8  # the threads at the rate limiter had claimed nothing
+        assert Outbox.select().where(Outbox.state == "pending").count() == people - 5 - in_flight
+
+        second = push(config)
+        out, err = second.communicate(timeout=300)
+        assert second.returncode == 0, err
+        got = collections.Counter(c["json"]["touser"] for c in platform.calls
+                                  if c["endpoint"] == "message/template/send" and c["errcode"] == 0)
+        states = collections.Counter(s for (s,) in Outbox.select(Outbox.state).tuples())
+        assert max(got.values()) == 1 and len(got) == people
+        assert states == {"sent": people - in_flight, "unknown": in_flight}
+    finally:
+        emu_server.shutdown()
