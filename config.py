@@ -70,6 +70,13 @@ class DatabaseConfig:
 
 
 @dataclass(frozen=True)
+class StorageConfig:
+    # Messages that arrive while the database cannot be reached wait here, on local disk,
+    # until they can be applied (bot/spool.py). Relative to the config file's folder.
+    spool_dir: str = "data/spool"
+
+
+@dataclass(frozen=True)
 class CampaignConfig:
     plan: str = "plans/minzu_tuanjie.toml"
     timezone: str = "Asia/Shanghai"
@@ -132,6 +139,7 @@ class Config:
     api: ApiConfig = field(default_factory=ApiConfig)
     binding: BindingConfig = field(default_factory=BindingConfig)
     push: PushConfig = field(default_factory=PushConfig)
+    storage: StorageConfig = field(default_factory=StorageConfig)
     # Directory that relative paths (plan, SQLite file) are resolved against.
     base_dir: str = str(APP_ROOT)
     demo: bool = False
@@ -167,6 +175,7 @@ _SECTIONS = {
     "api": ApiConfig,
     "binding": BindingConfig,
     "push": PushConfig,
+    "storage": StorageConfig,
 }
 
 
@@ -253,6 +262,8 @@ def validate(cfg: Config) -> Config:
         if not 1 <= getattr(b, key) <= high:
             raise ConfigError(f"binding.{key}: must be from 1 to {high}, got {getattr(b, key)}")
     _validate_push(cfg.push)
+    if not cfg.storage.spool_dir.strip():
+        raise ConfigError("storage.spool_dir: give a folder for messages that wait while the database is down")
     _check_account(cfg)
     return cfg
 

@@ -11,6 +11,7 @@ from flask import current_app
 
 from bot.client import Client, build_client
 from bot.security import Envelope
+from bot.spool import Spool
 from campaign.binding import BindPolicy
 from campaign.plan import Plan, PlanSource
 from config import Config
@@ -44,8 +45,15 @@ class Runtime:
         return build_client(self.config)
 
     @cached_property
+    def spool(self) -> Spool:
+        """Where messages wait while the database cannot be reached (this machine's disk)."""
+        return Spool(self.config.path(self.config.storage.spool_dir))
+
+    @cached_property
     def jobs(self) -> Jobs:
-        return Jobs(self.config, self.plans, self.client)
+        from bot.webhook import drain
+
+        return Jobs(self.config, self.plans, self.client, extra={"spool": lambda now: drain(self)})
 
 
 def runtime() -> Runtime:

@@ -17,12 +17,12 @@ import threading
 
 import click
 from flask import Flask, jsonify
-from peewee import InterfaceError, OperationalError, SqliteDatabase
+from peewee import DatabaseError, InterfaceError, OperationalError, SqliteDatabase
 
 from campaign.plan import PlanError, PlanSource
 from config import Config, ConfigError, load_config, redact
-from runtime import Runtime
-from storage.engine import db, init_database
+from runtime import Runtime, runtime
+from storage.engine import db, init_database, is_outage, ping
 
 
 def create_app(config: Config | None = None, clock=None) -> Flask:
@@ -66,7 +66,18 @@ def _connect_per_request(app: Flask) -> None:
 
     @app.before_request
     def _connect():
-        db.connect(reuse_if_open=True)
+        try:
+            db.connect(reuse_if_open=True)
+        except Exception as exc:  # each view says what a database it cannot reach means for it
+            if not is_outage(exc):
+                raise
+
+    @app.errorhandler(DatabaseError)
+    def _unavailable(exc):
+        if not is_outage(exc):
+            raise exc
+        logging.getLogger("tuanjie").warning("database unavailable: %s", _first_line(exc))
+        return jsonify(error=f"database unavailable: {_first_line(exc)}"), 503
 
     @app.teardown_request
     def _close(exc):
@@ -81,12 +92,19 @@ def _connect_per_request(app: Flask) -> None:
 
 
 def healthz():
-    """200 when the database answers, 503 otherwise."""
+    """200 when the database answers, 503 (and why) otherwise; with the messages waiting on
+    this machine's disk for it (bot/spool.py)."""
+    waiting = runtime().spool.waiting()
     try:
-        db.execute_sql("SELECT 1").fetchone()
+        ping()
     except Exception as exc:  # any database failure means "not healthy"
-        return jsonify(status="error", database=str(exc)), 503
-    return jsonify(status="ok")
+        return jsonify(status="error", database=_first_line(exc), spooled=waiting), 503
+    return jsonify(status="ok", spooled=waiting)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _database_errors_named(callback, url: str):
@@ -96,6 +114,5 @@ def _database_errors_named(callback, url: str):
         try:
             return callback(*args, **kwargs)
         except (OperationalError, InterfaceError) as exc:
-            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise click.ClickException(f"database {redact(url)}: {reason}") from None
+            raise click.ClickException(f"database {redact(url)}: {_first_line(exc)}") from None
     return run

@@ -17,6 +17,7 @@ from bot import texts as T
 from bot.inbound import Inbound
 from campaign.clock import to_utc
 from models import InboundMessage, db
+from storage.engine import is_outage
 from storage.prepared import Prepared
 
 log = logging.getLogger(__name__)
@@ -26,9 +27,14 @@ class Replay(Exception):
     """A (timestamp, nonce) pair already used by another message."""
 
 
+class DatabaseDown(Exception):
+    """The database cannot be reached: nothing was stored, the message must wait (bot/spool.py)."""
+
+
 def process(msg: Inbound, body: str, timestamp: int, nonce: str, now: dt.datetime,
             handler: Callable[[Inbound], str | None]) -> str | None:
-    """Reply text for msg (None means "success"); raises Replay."""
+    """Reply text for msg (None means "success"); raises Replay, or DatabaseDown when nothing
+    could be stored because the database cannot be reached."""
     key = msg.dedup_key
     try:
         # Redeliveries are answered from the store without taking the write lock. A replayed
@@ -54,7 +60,10 @@ def process(msg: Inbound, body: str, timestamp: int, nonce: str, now: dt.datetim
         return _store_failure(msg, key, body, timestamp, nonce, now)
     except Replay:
         raise
-    except Exception:
+    except Exception as exc:
+        if is_outage(exc):
+            _drop_connection()
+            raise DatabaseDown(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__) from exc
         log.exception("handling failed for %s", key)
         return _store_failure(msg, key, body, timestamp, nonce, now)
 
@@ -64,6 +73,19 @@ REPLY_OF = Prepared(InboundMessage, lambda p: InboundMessage.select(InboundMessa
 ADD_MESSAGE = Prepared(InboundMessage, lambda p: InboundMessage.insert(
     dedup_key=p.dedup_key, openid=p.openid, msg_type=p.msg_type, body=p.body, received_at=p.received_at,
     reply=p.reply, timestamp=p.timestamp, nonce=p.nonce))
+
+
+def _drop_connection() -> None:
+    """After an outage the connection may be dead: the next request opens a new one."""
+    try:
+        db.close()
+    except Exception:  # closing a broken connection may fail too; it is gone either way
+        pass
+
+
+def connection():
+    """A connection of its own, for messages applied outside a request (the spool's drain)."""
+    return db.connection_context()
 
 
 def _stored(key: str, timestamp: int, nonce: str) -> InboundMessage | None:

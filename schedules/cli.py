@@ -36,7 +36,7 @@ def scheduler():
         click.echo(f"warning: {warning}", err=True)
     sched = BlockingScheduler(timezone=rt.config.tz)
     register_jobs(sched, jobs)
-    click.echo(f"scheduler started ({rt.config.campaign.timezone}); jobs: remind, send, prune")
+    click.echo(f"scheduler started ({rt.config.campaign.timezone}); jobs: {', '.join(jobs.registry())}")
     try:
         sched.start()
     except (KeyboardInterrupt, SystemExit):
@@ -70,7 +70,7 @@ def list_jobs(days, now_text):
     cal = jobs.calendar(plan)
     warning = cal.warning(now.year)
     click.echo(f"calendar {now.year}: " + (warning or "official (chinese-calendar), with the plan's extras"))
-    click.echo("scheduler: remind every minute at :00, send at :05, prune hourly at :17")
+    click.echo("scheduler: remind every minute at :00, send at :05, prune hourly at :17, spool every 10 s")
     click.echo(_outbox_line(now))
     upcoming = occurrences(plan, cal, rt.config.tz, now, now + dt.timedelta(days=days))
     for firing in upcoming:

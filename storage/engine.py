@@ -10,10 +10,11 @@ import fcntl
 import threading
 from pathlib import Path
 
-from peewee import DatabaseProxy, MySQLDatabase, SqliteDatabase
+from peewee import DatabaseError, DatabaseProxy, InterfaceError, MySQLDatabase, OperationalError, SqliteDatabase
 from playhouse.db_url import connect as connect_url
 
 db = DatabaseProxy()
+CONNECT_TIMEOUT = 2  # seconds, for PostgreSQL and MySQL
 
 
 class QueuedSqliteDatabase(SqliteDatabase):
@@ -86,8 +87,10 @@ def make_database(url: str, base_dir: str | Path = "."):
     if url.startswith(("mysql://", "mysql+pool://")):
         # MySQL's TEXT holds 65,535 bytes, one short of the largest body the webhook accepts; its
         # DATETIME drops fractions of a second, which order a person's messages within a second.
-        return connect_url(url, field_types={"TEXT": "MEDIUMTEXT", "DATETIME": "DATETIME(6)"})
-    return connect_url(url)
+        return connect_url(url, field_types={"TEXT": "MEDIUMTEXT", "DATETIME": "DATETIME(6)"},
+                           connect_timeout=CONNECT_TIMEOUT)
+    # A server that does not answer must fail fast: the webhook has 5 s for its reply.
+    return connect_url(url, connect_timeout=CONNECT_TIMEOUT)
 
 
 def init_database(url: str, base_dir: str | Path = "."):
@@ -118,3 +121,14 @@ def transaction():
     message, its effect and its reply in one, and a nested savepoint would only cost two
     statements on its hot path."""
     return contextlib.nullcontext() if db.in_transaction() else db.atomic()
+
+
+def is_outage(exc: BaseException) -> bool:
+    """The database cannot be reached or opened (down, restarting, an unreadable file), as
+    opposed to a statement it refused: what a message waits out on local disk."""
+    return isinstance(exc, (OperationalError, InterfaceError)) or type(exc) is DatabaseError
+
+
+def ping() -> None:
+    """One round trip; raises what the database raises."""
+    db.execute_sql("SELECT 1").fetchone()
