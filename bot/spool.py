@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from schedules.lock import pid_alive
+
 log = logging.getLogger("tuanjie.spool")
 CLAIM_STALE = 120  # seconds after which a claim of a living worker is taken over too
 
@@ -105,7 +107,7 @@ class Spool:
                 found.append(p)
             elif ".claimed-" in p.name:
                 pid = p.name.rsplit("-", 1)[-1]
-                if not _alive(pid) or now - p.stat().st_mtime > CLAIM_STALE:
+                if not (pid.isdigit() and pid_alive(int(pid))) or now - p.stat().st_mtime > CLAIM_STALE:
                     back = p.with_name(p.name.split(".claimed-")[0] + ".json")
                     os.replace(p, back)
                     found.append(back)
@@ -117,18 +119,6 @@ def _mtime(path: Path) -> int:
         return path.stat().st_mtime_ns
     except FileNotFoundError:  # claimed meanwhile by another worker: it is skipped at its turn
         return 0
-
-
-def _alive(pid: str) -> bool:
-    if not pid.isdigit():
-        return False
-    try:
-        os.kill(int(pid), 0)
-        return True
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
 
 
 def _fsync_dir(folder: Path) -> None:

@@ -15,6 +15,17 @@ from peewee import MySQLDatabase, PostgresqlDatabase, SqliteDatabase
 LOCK_ID = 727274  # arbitrary, constant: "tuanjie scheduler"
 
 
+def pid_alive(pid: int) -> bool:
+    """Whether a process of this machine still runs (the owner of a lease, a claim, a lock)."""
+    try:
+        os.kill(pid, 0)
+        return True
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, another user's
+        return True
+
+
 class LockHeld(Exception):
     pass
 

@@ -27,6 +27,7 @@ from campaign import outbox
 from campaign.clock import to_utc
 from config import PushConfig
 from models import db
+from schedules.lock import pid_alive
 
 BACKOFF = (60, 300, 1800, 3600)  # seconds before attempts 2, 3, 4, 5...
 # Errors that pause every run until a time stored on the row: the platform's daily quota, and
@@ -91,13 +92,7 @@ def _owner_alive(owner: str | None) -> bool:
     host, _, pid = owner.rpartition(":")
     if host != socket.gethostname() or not pid.isdigit():
         return True  # another machine's sender: trust its lease
-    try:
-        os.kill(int(pid), 0)
-        return True
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
+    return pid_alive(int(pid))
 
 
 def _hhmm(epoch: float, tz) -> str:
