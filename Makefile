@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PORT ?= 8000
 HOST ?= 127.0.0.1
 
-.PHONY: install run test bench bench-fanout bench-stats clean
+.PHONY: install run test test-reliability bench bench-fanout bench-stats bench-roster clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -22,6 +22,10 @@ run: install
 test: install
 	$(BIN)/python -m pytest -q -p no:cacheprovider tests
 
+# The reliability suite alone (it also runs within `make test`).
+test-reliability: install
+	$(BIN)/python -m pytest -q -p no:cacheprovider tests/reliability
+
 bench: install
 	$(BIN)/python bench/webhook.py
 
@@ -30,6 +34,9 @@ bench-fanout: install
 
 bench-stats: install
 	$(BIN)/python bench/stats.py
+
+bench-roster: install
+	$(BIN)/python bench/roster.py
 
 clean:
 	rm -rf $(VENV) data

@@ -1,0 +1,40 @@
+"""PostgreSQL stopped in the middle of a stream of check-ins and started again: every message is
+answered within WeChat's 5 s, waits on local disk while the database is away, and counts once."""
+from __future__ import annotations
+
+import requests
+
+from models import CheckIn, InboundMessage, db
+from storage.engine import init_database
+from tests.reliability.conftest import deploy, wait_until
+from tests.reliability.wechat import check_in, deliver
+
+PEOPLE = 100
+
+
+def test_a_database_stopped_and_started_mid_stream_loses_and_doubles_nothing(tmp_path, private_postgres):
+    d = deploy(tmp_path, private_postgres.url, people=PEOPLE)
+    try:
+        messages = [check_in(d.openids[n // 3], n % 3 + 1, 9_000_000 + n) for n in range(PEOPLE * 3)]
+        thirds = [messages[:100], messages[100:200], messages[200:]]
+        before = [deliver(d.base, d.signer, xml) for xml in thirds[0]]
+        private_postgres.stop()
+        down = requests.get(f"{d.base}/healthz", timeout=10)
+        assert down.status_code == 503 and down.json()["status"] == "error"
+        during = [deliver(d.base, d.signer, xml) for xml in thirds[1]]
+        assert requests.get(f"{d.base}/healthz", timeout=10).json()["spooled"] == 100
+        private_postgres.start()
+        after = [deliver(d.base, d.signer, xml) for xml in thirds[2]]
+        wait_until(lambda: requests.get(f"{d.base}/healthz", timeout=10).json() == {"status": "ok", "spooled": 0},
+                   30, "the waiting messages applied")
+    finally:
+        d.stop()
+    answers = before + during + after
+    assert all(status == 200 for status, _, _ in answers)
+    assert max(took for _, _, took in answers) < 5
+    assert all(reply.startswith("已收到") for _, reply, _ in during)
+    init_database(private_postgres.url)
+    with db.connection_context():
+        assert CheckIn.select().count() == len(messages)
+        assert InboundMessage.select().count() == len(messages)
+    db.close()

@@ -1,0 +1,64 @@
+"""SIGKILL a web worker again and again while check-ins stream in: gunicorn starts another,
+WeChat's redeliveries reach it, and no check-in is lost or made twice."""
+from __future__ import annotations
+
+import os
+import random
+import signal
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+import requests
+
+from models import CheckIn, InboundMessage, db
+from storage.engine import init_database
+from tests.reliability.conftest import deploy, wait_until
+from tests.reliability.wechat import check_in, deliver
+
+PEOPLE, KILLS = 400, 10
+
+
+@pytest.fixture
+def big_deployment(tmp_path):
+    d = deploy(tmp_path, f"sqlite:///{tmp_path / 'tuanjie.db'}", people=PEOPLE)
+    yield d
+    d.stop()
+
+
+def test_workers_killed_mid_stream_lose_and_double_no_check_in(big_deployment):
+    d = big_deployment
+    messages = [check_in(d.openids[n // 5], n % 5 + 1, 8_000_000 + n) for n in range(PEOPLE * 5)]
+    done, kills = threading.Event(), []
+
+    def killer():
+        rng = random.Random(7)
+        while len(kills) < KILLS and not done.is_set():
+            wait_until(lambda: len(d.workers()) == 2, 30, "two workers again")
+            if done.wait(0.25):  # a kill every quarter second of the stream, bounded by KILLS
+                return
+            victim = rng.choice(d.workers())
+            os.kill(victim, signal.SIGKILL)
+            kills.append(victim)
+
+    thread = threading.Thread(target=killer, daemon=True)
+    thread.start()
+    local = threading.local()
+
+    def one(xml):
+        local.session = getattr(local, "session", None) or requests.Session()
+        return deliver(d.base, d.signer, xml, session=local.session)
+
+    try:
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            answers = list(pool.map(one, messages, timeout=300))
+    finally:
+        done.set()
+        thread.join(timeout=60)
+    assert len(kills) >= 5, f"only {len(kills)} workers were killed during the stream"
+    assert all(status == 200 for status, _, _ in answers), [a for a in answers if a[0] != 200][:5]
+    assert all(reply.startswith("✅ 已记录") for _, reply, _ in answers)
+    init_database(d.env_db_url)
+    with db.connection_context():
+        assert CheckIn.select().count() == len(messages)
+        assert InboundMessage.select().count() == len(messages)
