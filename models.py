@@ -14,7 +14,7 @@ from storage.engine import db
 __all__ = ["db"]  # re-exported: `from models import db` is how callers reach the bound database
 
 ROLES = ("staff", "leader", "organiser")
-STATUSES = ("active", "exempt")
+STATUSES = ("active", "exempt", "left")
 
 
 class BaseModel(Model):

@@ -57,8 +57,17 @@ def create_app(config: Config | None = None, clock=None) -> Flask:
     for package in (storage_cli, dashboard_cli, bot_cli, schedules_cli):
         package.init_app(app)
     for command in app.cli.commands.values():
-        command.callback = _database_errors_named(command.callback, config.database.url)
+        _name_database_errors(command)
     return app
+
+
+def _name_database_errors(command: click.Command) -> None:
+    """Every command, those of a group (`staff list`) included; once, as commands are shared by
+    every app a process builds."""
+    if command.callback is not None and not getattr(command.callback, "names_database_errors", False):
+        command.callback = _database_errors_named(command.callback)
+    for sub in getattr(command, "commands", {}).values():
+        _name_database_errors(sub)
 
 
 def _connect_per_request(app: Flask) -> None:
@@ -107,12 +116,14 @@ def _first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
-def _database_errors_named(callback, url: str):
+def _database_errors_named(callback):
     """A CLI command whose database cannot be reached or opened stops with one line naming it."""
     @functools.wraps(callback)
     def run(*args, **kwargs):
         try:
             return callback(*args, **kwargs)
         except (OperationalError, InterfaceError) as exc:
+            url = runtime().config.database.url
             raise click.ClickException(f"database {redact(url)}: {_first_line(exc)}") from None
+    run.names_database_errors = True
     return run

@@ -54,6 +54,8 @@ def handle(msg: Inbound, ctx: Context) -> str | None:
         if text and binding.looks_like_code(text):
             return bind_reply(msg.openid, text, ctx)
         return T.UNBOUND
+    if not people.on_roster(person):
+        return T.OFF_ROSTER
     if msg.type in checkins.EVIDENCE_TYPES and not text:
         return evidence_reply(checkins.attach_evidence(person, ctx.plan, msg.type, msg.media_id or msg.pic_url,
                                                        ctx.now))
@@ -103,8 +105,9 @@ def bind_reply(openid: str, code: str, ctx: Context) -> str:
     result = binding.redeem(openid, code, ctx.now, ctx.policy)
     if result.reason == "locked":
         return T.BIND_LOCKED.format(minutes=int(ctx.policy.window.total_seconds() // 60))
-    if result.reason == "invalid":
-        return T.BIND_INVALID
+    simple = {"invalid": T.BIND_INVALID, "used": T.BIND_USED, "expired": T.BIND_EXPIRED, "left": T.BIND_LEFT}
+    if result.reason in simple:
+        return simple[result.reason]
     person = result.person
     if result.reason == "openid_taken":
         return T.BIND_TAKEN.format(name=person.name)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from campaign import people
 from models import Staff
 
 ORGANISER, LEADER, STAFF = "organiser", "leader", "staff"
@@ -32,7 +33,7 @@ class Scope:
 
 def scope_of(person: Staff | None) -> Scope | None:
     """The viewer's scope; None for staff (and nobody), who see only their own progress."""
-    if person is None:
+    if person is None or not people.on_roster(person):  # no figures, whatever the role was
         return None
     if person.role == ORGANISER:
         return Scope(ORGANISER, None)

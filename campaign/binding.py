@@ -15,6 +15,7 @@ from pathlib import Path
 
 from campaign import people
 from campaign.clock import to_utc
+from campaign.order import department_key, person_key
 from campaign.sheets import as_text
 from models import BindCode, BindFailure, Department, Staff, db
 from storage.engine import transaction
@@ -40,7 +41,9 @@ class BindPolicy:
 @dataclass(frozen=True)
 class BindResult:
     ok: bool
-    reason: str  # bound | already | invalid | locked | openid_taken
+    # bound | already (this account is bound: person says as whom) | invalid (no such code) |
+    # used (by another account) | expired | locked | openid_taken | left (the person is off the roster)
+    reason: str
     person: Staff | None = None
 
 
@@ -77,7 +80,7 @@ def issue_codes(now: dt.datetime, policy: BindPolicy, department: str | None = N
     issued = []
     created = to_utc(now)
     with db.atomic():
-        for person in query.order_by(Department.name, Staff.name, Staff.id):
+        for person in sorted(query, key=lambda p: (department_key(p.department.name), person_key(p.name), p.id)):
             BindCode.delete().where((BindCode.staff == person) & BindCode.used_at.is_null()).execute()
             code = new_code()
             BindCode.create(staff=person, code_hash=hash_code(code), created_at=created,
@@ -106,18 +109,24 @@ def _redeem(openid: str, code: str, now: dt.datetime, policy: BindPolicy) -> Bin
     at = to_utc(now)
     current = Staff.get_or_none(Staff.openid == openid)
     row = BindCode.get_or_none(BindCode.code_hash == hash_code(code))
+    if row is not None and row.used_at is not None and row.used_by == openid and current is not None:
+        return BindResult(True, "already", current)  # its own code, sent again
     if row is None or row.used_at is not None or row.expires_at <= at:
         BindFailure.create(openid=openid, at=at)
-        return BindResult(False, "invalid")
+        if current is not None:
+            return BindResult(False, "already", current)
+        return BindResult(False, "invalid" if row is None else "used" if row.used_at is not None else "expired")
     if current is not None and current.id != row.staff_id:
         return BindResult(False, "openid_taken", current)
+    person = Staff.get_by_id(row.staff_id)
+    if not people.on_roster(person):  # left after the code was issued: the code stays unused
+        return BindResult(False, "left", person)
     claimed = (BindCode.update(used_at=at, used_by=openid)
                .where((BindCode.id == row.id) & BindCode.used_at.is_null())
                .execute())
-    if claimed != 1:
+    if claimed != 1:  # another account redeemed it a moment before
         BindFailure.create(openid=openid, at=at)
-        return BindResult(False, "invalid")
-    person = Staff.get_by_id(row.staff_id)
+        return BindResult(False, "used")
     if person.openid == openid:
         return BindResult(True, "already", person)
     person.openid, person.bound_at = openid, at

@@ -15,8 +15,9 @@ from typing import Iterator
 
 from peewee import DatabaseError
 
+from campaign import people
 from campaign.roster_files import LIMITS, Limits, RosterError, read_table
-from models import ROLES, STATUSES, CheckIn, Department, Staff, db
+from models import ROLES, STATUSES, Department, Staff, db
 
 __all__ = ["RosterError", "ImportReport", "read_rows", "import_roster", "load_demo"]
 
@@ -34,9 +35,24 @@ ROLE_WORDS = {
     "organiser": "organiser", "organizer": "organiser", "组织者": "organiser", "管理员": "organiser",
 }
 STATUS_WORDS = {
-    "active": "active", "在岗": "active", "正常": "active", "": "active",
-    "exempt": "exempt", "免除": "exempt", "请假": "exempt", "借调": "exempt", "休假": "exempt",
+    "active": "active", "在岗": "active", "正常": "active", "在职": "active", "": "active",
+    "exempt": "exempt", "免除": "exempt", "请假": "exempt", "借调": "exempt", "休假": "exempt", "病假": "exempt",
+    "产假": "exempt", "挂职": "exempt", "外派": "exempt",
+    "left": "left", "离职": "left", "调离": "left", "调出": "left", "退休": "left", "辞职": "left", "离岗": "left",
 }
+
+
+def words_for(words: dict[str, str], values) -> str:
+    """Every accepted word, by the value it means: "active (在岗、正常), exempt (免除、请假 …)"."""
+    return "; ".join(f"{v} ({'、'.join(w for w, m in words.items() if m == v and w and w != v)})" for v in values)
+
+
+def parse_status(text: str) -> str | None:
+    return STATUS_WORDS.get(text.strip().lower())
+
+
+def parse_role(text: str) -> str | None:
+    return ROLE_WORDS.get(text.strip().lower())
 PHONE = re.compile(r"^1[0-9]{10}$")
 
 
@@ -182,13 +198,13 @@ def validate_row(row: dict) -> tuple[dict | None, str | None]:
     # as they are (None here); an empty cell means staff / active.
     role = status = None
     if "role" in row:
-        role = ROLE_WORDS.get(row["role"].lower())
+        role = parse_role(row["role"])
         if role is None:
-            return None, f"角色/role {row['role']!r} is not one of {', '.join(ROLES)}"
+            return None, f"角色/role {row['role']!r} is not one of: {words_for(ROLE_WORDS, ROLES)}"
     if "status" in row:
-        status = STATUS_WORDS.get(row["status"].lower())
+        status = parse_status(row["status"])
         if status is None:
-            return None, f"状态/status {row['status']!r} is not one of {', '.join(STATUSES)}"
+            return None, f"状态/status {row['status']!r} is not one of: {words_for(STATUS_WORDS, STATUSES)}"
     return {"name": name, "department": dept, "phone": phone, "role": role, "status": status}, None
 
 
@@ -258,16 +274,16 @@ def _row_by_row(report: ImportReport, line: int, write) -> None:
 def _update(person: Staff, row: dict, dept_id: int, dry_run: bool) -> str:
     """Update one person already on the roster: "updated" or "unchanged". A file without the
     role or status column (None here) leaves them as they are."""
-    row = {**row, "role": row["role"] or person.role, "status": row["status"] or person.status}
+    # Someone marked left who is in the file again is back on the roster, unless it says otherwise.
+    kept = person.status if person.status != people.LEFT else "active"
+    row = {**row, "role": row["role"] or person.role, "status": row["status"] or kept}
     if (person.name, person.department_id, person.role, person.status) == (row["name"], dept_id, row["role"],
                                                                           row["status"]):
         return "unchanged"
     if dry_run:
         return "updated"
-    if person.department_id != dept_id:
-        # Check-ins carry a copy of the department; a move carries them along.
-        CheckIn.update(department=dept_id).where(CheckIn.staff == person).execute()
-    person.name, person.department, person.role, person.status = row["name"], dept_id, row["role"], row["status"]
+    people.move(person, dept_id)
+    person.name, person.role, person.status = row["name"], row["role"], row["status"]
     person.save()
     return "updated"
 

@@ -13,8 +13,9 @@ from dataclasses import asdict, dataclass
 
 from peewee import SQL, Case, fn
 
-from campaign import people
+from campaign import order, people
 from campaign.access import Scope, scope_of
+from campaign.order import department_key
 from campaign.plan import Checklist
 from models import CheckIn, Department, Staff
 
@@ -99,7 +100,7 @@ def report(checklist: Checklist, target: float, department_id: int | None = None
 
     names = dict(Department.select(Department.id, Department.name).tuples())
     departments = []
-    for dept_id in sorted(set(eligible) | set(done), key=lambda d: names.get(d, "")):
+    for dept_id in sorted(set(eligible) | set(done), key=lambda d: department_key(names.get(d, ""))):
         p, c = done.get(dept_id, (0, 0))
         departments.append(DepartmentRate(eligible.get(dept_id, 0), p, c, dept_id, names.get(dept_id, "?")))
     overall = Rate(sum(d.eligible for d in departments), sum(d.participants for d in departments),
@@ -115,14 +116,14 @@ def report(checklist: Checklist, target: float, department_id: int | None = None
 def lowest(departments: list[DepartmentRate], n: int) -> list[DepartmentRate]:
     """The n departments furthest from the target (only departments with eligible people)."""
     ranked = [d for d in departments if d.eligible]
-    return sorted(ranked, key=lambda d: (d.participation_rate, -d.eligible, d.name))[:n]
+    return sorted(ranked, key=lambda d: (d.participation_rate, -d.eligible, department_key(d.name)))[:n]
 
 
 def pending_people(checklist: Checklist, department_id: int) -> list[Staff]:
     """Eligible people of a department who have not started the checklist."""
     started = _eligible_checkins(checklist, department_id).select(CheckIn.staff)
-    return list(Staff.select().where((Staff.department == department_id) & people.counted()
-                                     & Staff.id.not_in(started)).order_by(Staff.name))
+    return order.people(Staff.select().where((Staff.department == department_id) & people.counted()
+                                             & Staff.id.not_in(started)))
 
 
 def done_counts(checklist: Checklist, department_id: int | None = None) -> dict[int, int]:

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 from flask.cli import AppGroup
 
-from campaign import binding, roster
+from campaign import binding, people, roster
 from commands import register, require_department, runtime, upgrade_schema, with_db
 from config import APP_ROOT
 
@@ -19,11 +19,15 @@ DEMO_GUEST_PHONE = "13800000024"
 
 @cli.command("import-staff")
 @click.argument("path", type=click.Path(dir_okay=False))
+@click.option("--sync", is_flag=True,
+              help="the file is the whole unit: mark everyone missing from it as left (离职), after listing them")
+@click.option("--dry-run", is_flag=True, help="say what would change, and change nothing")
+@click.option("--force", is_flag=True, help="with --sync: mark them left even when they are half the roster or more")
 @with_db
-def import_staff(path):
-    """Import departments and staff from CSV or XLSX (re-import updates by phone)."""
+def import_staff(path, sync, dry_run, force):
+    """Import departments and staff from CSV, XLSX or XLS (re-import updates by phone)."""
     try:
-        report = roster.import_roster(path)
+        report = roster.import_roster(path, dry_run=dry_run)
     except (roster.RosterError, OSError) as exc:
         raise click.ClickException(str(exc)) from None
     for line, reason in report.errors:
@@ -31,9 +35,35 @@ def import_staff(path):
     if report.unlisted:
         click.echo(f"{path}: {report.unlisted:,} more rows rejected (only the first {len(report.errors)} are listed)",
                    err=True)
-    click.echo(report.summary())
+    click.echo(("dry run, nothing changed: would have " if dry_run else "") + report.summary())
+    if sync:
+        _sync(report, dry_run, force)
     if report.rejected:
         sys.exit(1)
+
+
+def _sync(report, dry_run: bool, force: bool) -> None:
+    """Everyone on the roster whom the file leaves out: listed, then marked left."""
+    missing = people.absent_from(report.phones)
+    click.echo(f"not in the file: {len(missing)}" + (":" if missing else ""))
+    for person in missing[:200]:
+        click.echo(f"  {person.department.name}  {person.name}  {person.phone}")
+    if len(missing) > 200:
+        click.echo(f"  ... and {len(missing) - 200} more")
+    if not missing:
+        return
+    if report.rejected:
+        raise click.ClickException(f"nobody marked left: {report.rejected} rows were rejected, and a person on one of "
+                                   "them would be marked left by mistake; correct them and import again")
+    on_roster = people.on_roster_count() + (report.created if dry_run else 0)
+    if len(missing) * 2 >= on_roster and len(missing) > 10 and not force:
+        raise click.ClickException(f"nobody marked left: {len(missing)} of {on_roster} people are missing from the file. "
+                                   "--sync needs the whole unit's roster; if it is, add --force")
+    if dry_run:
+        click.echo(f"dry run: would mark {len(missing)} people left (离职); nothing changed")
+        return
+    click.echo(f"marked {people.mark_left(missing)} people left (离职): kept with their check-ins, counted nowhere, "
+               "sent nothing")
 
 
 @cli.command("bind-codes")
@@ -74,6 +104,70 @@ def demo():
     report = roster.load_demo(DEMO_ROSTER, DEMO_GUEST_PHONE)
     click.echo(f"demo roster: {report.summary()}; demo users bound as demo-<phone>, "
                f"except {DEMO_GUEST_PHONE}, left for trying bind-codes")
+
+
+staff = AppGroup("staff", help="List, find and change people on the roster.")
+
+
+@staff.command("list")
+@click.option("--department", default=None, help="only this department")
+@click.option("--status", default=None, help="only this status (active, exempt, left, or a Chinese word)")
+@with_db
+def staff_list(department, status):
+    """The roster: department, name, phone, role, status, bound or not."""
+    require_department(department)
+    shown = people.listing(department, _status(status) if status else None)
+    for person in shown:
+        click.echo(_line(person))
+    click.echo(f"{len(shown)} people")
+
+
+@staff.command("find")
+@click.argument("text")
+@with_db
+def staff_find(text):
+    """People whose name or phone holds TEXT."""
+    found = people.find(text)
+    for person in found:
+        click.echo(_line(person))
+    if not found:
+        raise click.ClickException(f"nobody's name or phone holds {text!r}")
+
+
+@staff.command("set")
+@click.argument("phone")
+@click.option("--status", default=None, help="active, exempt, left (or 请假, 借调, 离职, 退休 ...)")
+@click.option("--department", default=None, help="a department on the roster")
+@with_db
+def staff_set(phone, status, department):
+    """Change one person's status or department (by phone)."""
+    if status is None and department is None:
+        raise click.ClickException("give --status or --department (or both)")
+    person = people.by_phone(phone)
+    if person is None:
+        raise click.ClickException(f"no one with phone {phone!r} on the roster (find them: staff find NAME)")
+    if status is not None:
+        new = _status(status)
+        click.echo(f"{person.name}: status {people.set_status(person, new)} -> {new}")
+    if department is not None:
+        require_department(department)
+        moved_to = people.department_named(department)
+        click.echo(f"{person.name}: department {people.set_department(person, moved_to)} -> {department}")
+
+
+def _status(word: str) -> str:
+    status = roster.parse_status(word)
+    if status is None:
+        raise click.ClickException(f"--status {word!r} is not one of: {roster.words_for(roster.STATUS_WORDS, roster.STATUSES)}")
+    return status
+
+
+def _line(person) -> str:
+    bound = "bound" if person.openid else "unbound"
+    return f"{person.department.name}\t{person.name}\t{person.phone}\t{person.role}\t{person.status}\t{bound}"
+
+
+cli.add_command(staff)
 
 
 def init_app(app) -> None:

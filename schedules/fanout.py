@@ -5,8 +5,8 @@ The occurrence and all its messages are written in one transaction under unique 
 a manual push of the same occurrence finds the occurrence and adds nothing. Recipients are
 streamed from the database; only small per-person counters are held in memory.
 
-The push rules, in the order a person is passed over: exempt, completed (for a pending-only
-reminder), unbound, already reached by this reminder today, over the weekly cap, and for
+The push rules, in the order a person is passed over: exempt or left, completed (for a
+pending-only reminder), unbound, already reached by this reminder today, over the weekly cap, and for
 customer-service messages, outside the window the person opened by writing to us.
 """
 from __future__ import annotations
@@ -121,7 +121,7 @@ class _Recipients:
         """True (and counted under its reason) when a push rule passes the person over."""
         reason = None
         if not people.is_counted(person):
-            reason = "exempt"
+            reason = person.status  # exempt, or left
         elif self.pending and n_done >= total:
             reason = "completed"
         elif not person.openid:

@@ -38,8 +38,9 @@ def test_codes_go_to_eligible_unbound_people_and_are_stored_hashed(world):
 def test_a_code_works_once(world):
     code = codes(world)["Bob"]
     assert world.say("o-bob", f"绑定 {code}").startswith("绑定成功：办公室 Bob")
-    assert "无效" in world.say("o-other", f"绑定 {code}")
-    assert "无效" in world.say("o-bob", f"绑定 {code}")
+    assert world.say("o-other", f"绑定 {code}").startswith("此绑定码已被使用")  # not "invalid": it was good once
+    assert world.say("o-bob", f"绑定 {code}") == "你已绑定为 办公室 Bob，无需重复绑定。"  # as whom
+    assert world.say("o-bob", "绑定 ZZZZZZZZ") == "你已绑定为 办公室 Bob，无需重复绑定。"
     assert Staff.get(Staff.name == "Bob").openid == "o-bob"
 
 

@@ -1,0 +1,31 @@
+"""The order a Chinese reader expects, wherever lists are shown (chat, CLI, exports): people by
+pinyin (张 after 李, as a 花名册 lists them), departments in natural order (第2科 before 第10科)."""
+from __future__ import annotations
+
+from functools import lru_cache
+
+from natsort import natsort_keygen
+from pypinyin import Style, lazy_pinyin
+
+_natural = natsort_keygen()
+
+
+@lru_cache(maxsize=65536)
+def person_key(name: str) -> tuple:
+    """Sort key of a person's name: its pinyin syllables, then the characters (same-sounding
+    names keep a fixed order)."""
+    return tuple(lazy_pinyin(name, style=Style.TONE3, errors="default")), name
+
+
+@lru_cache(maxsize=8192)
+def department_key(name: str):
+    """Sort key of a department's name: by pinyin, numbers inside it compared as numbers."""
+    return _natural(" ".join(lazy_pinyin(name, style=Style.TONE3, errors="default"))), name
+
+
+def people(items, name=lambda p: p.name) -> list:
+    return sorted(items, key=lambda p: person_key(name(p)))
+
+
+def departments(items, name=lambda d: d.name) -> list:
+    return sorted(items, key=lambda d: department_key(name(d)))
