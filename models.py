@@ -41,6 +41,10 @@ class Staff(BaseModel):
     # the moment as a fence.
     awaiting = CharField(max_length=80, null=True)
     awaiting_at = DateTimeField(null=True)
+    # The checklist the person was last shown, other than the main one: a bare "3" just after
+    # "结对" listed the pairing checklist means its item 3 (campaign.checkins.in_view).
+    listing = CharField(max_length=40, null=True)
+    listing_at = DateTimeField(null=True)
 
     class Meta:
         indexes = ((("status", "department"), False), (("department", "status"), False))

@@ -28,6 +28,7 @@ _STATS_OF = re.compile("^(" + "|".join(map(re.escape, _STATS)) + ")(.+)$")
 _PUNCT = "。．.，,、！!？?～~…；;：:\"'“”‘’（）()【】「」《》 \u3000"
 # Two numbers in one message: "打卡 1 2", "1、2", "1和2".
 _SEVERAL = re.compile(r"\d\s*(?:[、，,和及与&+/]|\s)\s*\d")
+_SEPARATORS = re.compile(r"[\s、，,和及与&+/]+")
 
 
 @dataclass(frozen=True)
@@ -62,9 +63,21 @@ def handle(msg: Inbound, ctx: Context) -> str | None:
     if msg.type == "voice" and not text:
         return T.VOICE_UNHEARD
     if text:
-        several = sum(c.isdigit() for c in raw) > 1 and bool(_SEVERAL.search(unicodedata.normalize("NFKC", raw)))
-        return on_command(person, text, ctx, several)
+        return on_command(person, text, ctx, _several(raw, ctx.plan))
     return T.HINT
+
+
+def _several(raw: str, plan: Plan) -> bool:
+    """The message names more than one item: "打卡 1 2", "1、2", "打卡 全家福 书信"."""
+    raw = unicodedata.normalize("NFKC", raw)
+    if sum(c.isdigit() for c in raw) > 1 and _SEVERAL.search(raw):
+        return True
+    words = [w for w in _SEPARATORS.split(raw.strip(_PUNCT)) if w]
+    if len(words) < 2:
+        return False
+    named = {(c.key, item.key) for w in words if number_word(normalise(w)) is None
+             for c in plan.checklists for item in [c.find_item(w)] if item is not None}
+    return len({item for _, item in named}) >= 2 and len(named) >= 2
 
 
 def command_text(raw: str) -> str:
@@ -90,7 +103,7 @@ def on_event(msg: Inbound, ctx: Context) -> str | None:
         person = people.by_openid(msg.openid)
         if person is None:
             return T.UNBOUND
-        answers = {menu.CHECKIN: lambda: checklist_text(person, ctx.plan.main, ctx),
+        answers = {menu.CHECKIN: lambda: show(person, ctx.plan.main, ctx),
                    menu.PROGRESS: lambda: progress_text(person, ctx), menu.HELP: lambda: help_text(ctx.plan, person)}
         return answers[key]() if key in answers else None
     if event == "templatesendjobfinish" and msg.job_msgid:
@@ -116,24 +129,24 @@ def bind_reply(openid: str, code: str, ctx: Context) -> str:
 
 
 def on_command(person, text: str, ctx: Context, several: bool = False) -> str:
+    m = _CHECKIN.match(text)
+    if m:
+        return check_in(person, m.group(1), ctx, bare=False, several=several)
+    if not (text in _HELP or text in _PROGRESS or text in _STATS or _STATS_OF.match(text) or _UNDO.match(text)
+            or any(text.startswith(word) for word in _PROGRESS)):
+        return check_in(person, text, ctx, bare=True, several=several)
+    checkins.forget_shown(person, ctx.now)  # another command: a bare "3" means the main list again
     if text in _HELP:
         return help_text(ctx.plan, person)
-    if text in _PROGRESS:
-        return progress_text(person, ctx)
     if text in _STATS:
         return stats_text(person, ctx, ctx.plan.main)
     m = _STATS_OF.match(text)
     if m:  # "统计 结对": another checklist's participation
         return stats_of_text(person, m.group(2).strip(_PUNCT), ctx)
-    if any(text.startswith(word) for word in _PROGRESS):  # "进度 结对": progress lists every checklist
-        return progress_text(person, ctx)
-    m = _CHECKIN.match(text)
-    if m:
-        return check_in(person, m.group(1), ctx, bare=False, several=several)
     m = _UNDO.match(text)
     if m:
         return undo(person, m.group(1), ctx, several)
-    return check_in(person, text, ctx, bare=True, several=several)
+    return progress_text(person, ctx)  # "进度", "进度 结对": progress lists every checklist
 
 
 def resolve(plan: Plan, words: str) -> tuple[Checklist, str]:
@@ -155,13 +168,20 @@ def _command_for(checklist: Checklist, undo: bool = False) -> str:
 
 def check_in(person, words: str, ctx: Context, bare: bool, several: bool = False) -> str:
     checklist, rest = resolve(ctx.plan, words)
-    if several and rest:  # "打卡 1 2"
+    if bare and checklist.main and rest:  # "3" just after "结对" listed the pairing checklist
+        checklist = _in_view(person, rest, ctx, several) or checklist
+    elif rest and checklist.key != person.listing:
+        checkins.forget_shown(person, ctx.now)
+    if several and rest:  # "打卡 1 2", "打卡 全家福 书信"
         return T.ONE_AT_A_TIME.format(command=_command_for(checklist), n=1)
     if not rest:
         if bare and checklist.main and not words:
             return T.HINT
-        return checklist_text(person, checklist, ctx)
-    item = checklist.find_item(rest)
+        return show(person, checklist, ctx)
+    halves = set() if checklist.find_item(rest) else _halves(checklist, rest)
+    if len(halves) > 1:  # "全家福书信": two items run together
+        return T.ONE_AT_A_TIME.format(command=_command_for(checklist), n=1)
+    item = checklist.find_item(rest) or next(iter(halves), None)
     if item is not None:
         return check_in_reply(checkins.check_in(person, checklist, item, ctx.now))
     if number_word(rest) is not None:  # "6" on a list of five
@@ -174,6 +194,30 @@ def check_in(person, words: str, ctx: Context, bare: bool, several: bool = False
         if bare:
             return T.HINT
     return T.NO_SUCH_ITEM.format(checklist=checklist.name, word=rest, command=_command_for(checklist))
+
+
+def _in_view(person, rest: str, ctx: Context, several: bool) -> Checklist | None:
+    """The checklist shown a moment ago, when `rest` is a number or one of its items."""
+    shown = checkins.in_view(person, ctx.plan, ctx.now)
+    if shown is None or shown.main:
+        return None
+    return shown if several or number_word(rest) is not None or shown.find_item(rest) else None
+
+
+def _halves(checklist: Checklist, rest: str) -> set:
+    """The items of two words run together: {全家福, 书信} for "全家福书信"; one item for two of
+    its own words ("看发展爱家乡"); empty when `rest` is no such pair."""
+    for i in range(1, len(rest)):
+        first, second = checklist.find_item(rest[:i]), checklist.find_item(rest[i:])
+        if first and second:
+            return {first, second}
+    return set()
+
+
+def show(person, checklist: Checklist, ctx: Context) -> str:
+    """A checklist's items and marks; for a few minutes a bare number refers to it."""
+    checkins.shown(person, checklist, ctx.now)
+    return checklist_text(person, checklist, ctx)
 
 
 def check_in_reply(result: checkins.CheckInResult) -> str:

@@ -18,6 +18,8 @@ from storage.prepared import Prepared
 
 # How long after a check-in (or a request for its photo) the next photo or video documents it.
 EVIDENCE_WINDOW = dt.timedelta(minutes=30)
+# How long after a checklist was shown a bare number or item name refers to it.
+LISTING_WINDOW = dt.timedelta(minutes=5)
 EVIDENCE_TYPES = ("image", "video", "shortvideo")
 
 # Outcomes.
@@ -78,6 +80,8 @@ _ADD = Prepared(CheckIn, lambda p: CheckIn.insert(
     created_at=p.created_at, evidence_type=p.evidence_type, evidence=p.evidence).on_conflict_ignore())
 _AWAIT = Prepared(Staff, lambda p: Staff.update(awaiting=p.awaiting, awaiting_at=p.awaiting_at)
                   .where(Staff.id == p.id))
+_LISTING = Prepared(Staff, lambda p: Staff.update(listing=p.listing, listing_at=p.listing_at)
+                    .where(Staff.id == p.id))
 
 
 def done_items(person: Staff, checklist: Checklist) -> set[str]:
@@ -131,6 +135,37 @@ def progress(person: Staff, plan: Plan) -> Progress:
     lists = [(c, len(done_items(person, c))) for c in plan.checklists]
     department = stats.report(plan.main, plan.target, person.department_id).overall
     return Progress(lists, department, people.is_counted(person))
+
+
+# --- the checklist in view: what a bare "3" refers to -------------------------------------------
+
+def shown(person: Staff, checklist: Checklist, now: dt.datetime) -> None:
+    """The person was shown `checklist`: for a few minutes a bare number or item name refers
+    to it. Showing the main one ends that (it is what a bare number means anyway)."""
+    target = None if checklist.main else checklist.key
+    if target is None and person.listing is None:
+        return  # nothing to write: the common case costs nothing
+    _set_listing(person, target, now)
+
+
+def forget_shown(person: Staff, now: dt.datetime) -> None:
+    """Another command: a bare number means the main checklist again."""
+    if person.listing is not None:
+        _set_listing(person, None, now)
+
+
+def in_view(person: Staff, plan: Plan, now: dt.datetime) -> Checklist | None:
+    """The checklist shown to the person within LISTING_WINDOW, if any (and still in the plan)."""
+    if person.listing is None or person.listing_at is None or person.listing_at < to_utc(now) - LISTING_WINDOW:
+        return None
+    return plan.checklist(person.listing)
+
+
+def _set_listing(person: Staff, target: str | None, now: dt.datetime) -> None:
+    at = to_utc(now)
+    with transaction():
+        _LISTING.execute(listing=target, listing_at=at, id=person.id)
+    person.listing, person.listing_at = target, at
 
 
 # --- the photo wait: which check-in a photo or video documents ---------------------------------

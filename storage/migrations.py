@@ -222,8 +222,15 @@ def _v2_forced_refreshes() -> list[str]:
     return add_missing_columns(AccessToken, ("forced_count", "forced_since"))
 
 
+def _v3_listing() -> list[str]:
+    from models import Staff
+
+    return add_missing_columns(Staff, ("listing", "listing_at"))
+
+
 MIGRATIONS: list[Migration] = [
     Migration(1, "the schema of init-db before versions", _v1_before_versions),
     Migration(2, "count forced token refreshes", _v2_forced_refreshes),
+    Migration(3, "remember the checklist a person was shown", _v3_listing),
 ]
 LATEST = MIGRATIONS[-1].number
