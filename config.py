@@ -74,6 +74,9 @@ class StorageConfig:
     # Messages that arrive while the database cannot be reached wait here, on local disk,
     # until they can be applied (bot/spool.py). Relative to the config file's folder.
     spool_dir: str = "data/spool"
+    # Files that hold phone numbers or live codes (binding-code sheets), written mode 0600 in
+    # a folder only its owner can open.
+    private_dir: str = "data/private"
 
 
 @dataclass(frozen=True)
@@ -196,9 +199,34 @@ def load_config(path: str | os.PathLike | None = None, environ=None) -> Config:
     elif environ.get("TUANJIE_CONFIG") and path == Path(environ["TUANJIE_CONFIG"]):
         raise ConfigError(f"TUANJIE_CONFIG: file {path} does not exist")
     else:
-        # Demo: public secrets are useless against the real platform, so talk to the local emulator.
+        # Demo: public secrets are useless against the real platform, so talk to the local emulator,
+        # the one a running `make run` started (on whatever port) if there is one.
         raw, base_dir, demo = {name: dict(values) for name, values in DEMO.items()}, str(APP_ROOT), True
+        running = demo_run(environ)
+        if running:
+            raw["wechat"]["api_base"] = running["api_base"]
     return validate(build(raw, environ, base_dir, demo))
+
+
+# Written by `make run` (emulator/demo.py) while it runs: where its server and emulator listen.
+DEMO_RUN = APP_ROOT / "data" / "make-run.json"
+
+
+def demo_run_file(environ=None) -> Path:
+    environ = os.environ if environ is None else environ
+    return Path(environ.get("TUANJIE_RUN_FILE") or DEMO_RUN)
+
+
+def demo_run(environ=None) -> dict | None:
+    """{"api_base", "webhook", "server", "pid"} of the `make run` now running, or None."""
+    import json
+
+    try:
+        run = json.loads(demo_run_file(environ).read_text(encoding="utf-8"))
+        os.kill(int(run["pid"]), 0)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return run if isinstance(run.get("api_base"), str) and _LOOPBACK.match(run["api_base"]) else None
 
 
 def build(raw: dict, environ, base_dir: str, demo: bool) -> Config:
@@ -262,8 +290,9 @@ def validate(cfg: Config) -> Config:
         if not 1 <= getattr(b, key) <= high:
             raise ConfigError(f"binding.{key}: must be from 1 to {high}, got {getattr(b, key)}")
     _validate_push(cfg.push)
-    if not cfg.storage.spool_dir.strip():
-        raise ConfigError("storage.spool_dir: give a folder for messages that wait while the database is down")
+    for key in ("spool_dir", "private_dir"):
+        if not getattr(cfg.storage, key).strip():
+            raise ConfigError(f"storage.{key}: give a folder (relative to the config file's, or absolute)")
     _check_account(cfg)
     return cfg
 

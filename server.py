@@ -85,8 +85,11 @@ def _connect_per_request(app: Flask) -> None:
     def _unavailable(exc):
         if not is_outage(exc):
             raise exc
-        logging.getLogger("tuanjie").warning("database unavailable: %s", _first_line(exc))
-        return jsonify(error=f"database unavailable: {_first_line(exc)}"), 503
+        reason = _first_line(exc)
+        if "no such table" in reason:
+            reason += " (the schema is not there: run flask --app server init-db)"
+        logging.getLogger("tuanjie").warning("database unavailable: %s", reason)
+        return jsonify(error=f"database unavailable: {reason}"), 503
 
     @app.teardown_request
     def _close(exc):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import os
 import hashlib
 import secrets
 from dataclasses import dataclass
@@ -139,12 +140,15 @@ def prune_failures(now: dt.datetime, policy: BindPolicy) -> int:
 
 
 def write_codes(out: str | Path, issued) -> None:
-    """The codes sheet (name, department, phone, code) for organisers to hand out: written to a
-    temporary file first, then renamed, so never half a sheet."""
+    """The codes sheet (name, department, phone, code) for organisers to hand out: readable by
+    its owner only (it holds phones and live codes), written to a temporary file first, then
+    renamed, so never half a sheet."""
     path = Path(out)
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(path.name + ".partial")
-    with partial.open("w", newline="", encoding="utf-8-sig") as fh:
+    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)  # a .partial left by an earlier failure may have had other rights
+    with open(fd, "w", newline="", encoding="utf-8-sig") as fh:
         writer = csv.writer(fh)
         writer.writerow(["name", "department", "phone", "code"])
         for person, code in issued:

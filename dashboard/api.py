@@ -34,12 +34,25 @@ def require_token() -> None:
         raise ApiError(401, "missing or wrong bearer token")
 
 
+def query_arg(name: str) -> str | None:
+    """A query parameter, also when its Chinese was sent as raw UTF-8 rather than percent-encoded
+    (curl sends `?checklist=结对` as it is typed): WSGI hands those bytes over as Latin-1
+    characters, which read back as UTF-8 give the word."""
+    value = request.args.get(name)
+    if value and not value.isascii() and all(ord(c) < 256 for c in value):
+        try:
+            return value.encode("latin-1").decode("utf-8")
+        except UnicodeDecodeError:
+            pass
+    return value
+
+
 @bp.get("/api/stats")
 def api_stats():
     require_token()
     rt = runtime()
     plan = rt.plan_on(rt.clock().date())
-    key = request.args.get("checklist")
+    key = query_arg("checklist")
     # By key (wuge, pairing) or by any word that names it in chat (结对, 六个一).
     checklist = plan.main if key is None else plan.checklist(key) or plan.find_checklist(key)
     if checklist is None:

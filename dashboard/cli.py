@@ -69,12 +69,15 @@ def _sync(report, dry_run: bool, force: bool) -> None:
 @cli.command("bind-codes")
 @click.option("--department", default=None, help="only this department")
 @click.option("--rebind", is_flag=True, help="also people already bound (their next code rebinds them)")
-@click.option("--out", required=True, type=click.Path(dir_okay=False), help="CSV file to write")
+@click.option("--out", default=None, type=click.Path(dir_okay=False),
+              help="CSV file to write (default: a new file in [storage] private_dir)")
 @click.option("--force", is_flag=True, help="overwrite --out if it exists")
 @with_db
 def bind_codes(department, rebind, out, force):
-    """Issue one-time binding codes and write name,department,phone,code to a CSV."""
+    """Issue one-time binding codes and write name,department,phone,code to a CSV (mode 0600)."""
     rt = runtime()
+    if out is None:
+        out = str(_private_file(rt, f"codes-{rt.clock():%Y%m%d-%H%M%S}.csv"))
     if not out.strip():
         raise click.ClickException("--out: give the name of the CSV file to write")
     if Path(out).exists() and not force:
@@ -89,6 +92,14 @@ def bind_codes(department, rebind, out, force):
         raise click.ClickException(f"--out {out}: cannot write the codes ({exc.strerror or exc}); "
                                    "no code was changed") from None
     click.echo(f"{len(issued)} codes written to {out} (valid {rt.config.binding.code_ttl_days} days)")
+
+
+def _private_file(rt, name: str) -> Path:
+    """A path in the private folder (created readable by its owner only)."""
+    folder = rt.config.path(rt.config.storage.private_dir)
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    folder.chmod(0o700)
+    return folder / name
 
 
 @cli.command("demo")

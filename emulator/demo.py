@@ -9,6 +9,7 @@ signal during that clean-up is ignored, so it cannot orphan them.
 """
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -18,7 +19,7 @@ import time
 
 import requests
 
-from config import APP_ROOT
+from config import APP_ROOT, demo_run_file
 
 
 def wait_for(url: str, seconds: float = 30.0) -> bool:
@@ -56,6 +57,15 @@ def _ignore_signals() -> None:
         signal.signal(sig, signal.SIG_IGN)
 
 
+def _write_run_file(api_base: str, server: str) -> None:
+    path = demo_run_file()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(".partial")
+    partial.write_text(json.dumps({"api_base": api_base, "server": server, "webhook": f"{server}/wechat",
+                                   "pid": os.getpid()}), encoding="utf-8")
+    partial.replace(path)
+
+
 def main() -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, _interrupt)
@@ -84,11 +94,11 @@ def main() -> int:
             print("server or emulator did not start; see the messages above", file=sys.stderr)
             return 1
         subprocess.run([py, "-m", "flask", "--app", "server", "create-menu"], cwd=APP_ROOT, env=env, check=False)
-        # Without a config file, commands in another terminal reach the emulator on 8001 only.
-        api_env = "" if emu_port == 8001 else f"TUANJIE_WECHAT_API_BASE={env['TUANJIE_WECHAT_API_BASE']} "
+        # Commands in another terminal (flask ..., emulator.say) find this emulator through it.
+        _write_run_file(env["TUANJIE_WECHAT_API_BASE"], f"http://{local}:{port}")
         print(f"\n  团结打卡 is running.\n  Chat page (手机聊天页): http://{local}:{emu_port}/\n"
               f"  Organiser API: curl -H 'Authorization: Bearer demo-api-token' http://{local}:{port}/api/stats\n"
-              f"  Send a reminder now: {api_env}.venv/bin/flask --app server push --reminder monthly_talk\n"
+              f"  Send a reminder now: .venv/bin/flask --app server push --reminder monthly_talk\n"
               f"  Ctrl-C stops everything.\n", flush=True)
         while all(p.poll() is None for p in procs):
             time.sleep(0.5)
@@ -97,6 +107,7 @@ def main() -> int:
         return 0
     finally:
         _ignore_signals()
+        demo_run_file().unlink(missing_ok=True)
         for p in procs:
             if p.poll() is None:
                 p.send_signal(signal.SIGINT)

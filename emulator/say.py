@@ -12,7 +12,7 @@ import sys
 
 import requests
 
-from config import load_config
+from config import demo_run, load_config
 from emulator import inbound
 
 
@@ -21,8 +21,11 @@ def main(argv=None) -> int:
     parser.add_argument("openid")
     parser.add_argument("text", nargs="?", default="")
     parser.add_argument("--click", help="send a menu CLICK event with this key instead of text")
-    parser.add_argument("--url", default="http://127.0.0.1:8000/wechat")
+    parser.add_argument("--url", default=None,
+                        help="the webhook (default: the running `make run`'s, else http://127.0.0.1:8000/wechat)")
     args = parser.parse_args(argv)
+    running = demo_run()
+    args.url = args.url or (running["webhook"] if running else "http://127.0.0.1:8000/wechat")
     w = load_config().wechat
     platform = inbound.Signer(w.token, w.encoding_aes_key, w.app_id, w.encrypt_mode)
     xml = inbound.event(args.openid, "CLICK", args.click) if args.click else inbound.text(args.openid, args.text)

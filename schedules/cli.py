@@ -98,11 +98,18 @@ def push(name, department, pending_only, dry_run, now_text):
         raise click.ClickException(f"no reminder {name!r} in the plan (known: {known})")
     require_department(department)
     result = rt.jobs.push(plan, reminder, now, fanout.Audience(department, pending_only or None), dry_run)
+    not_now = rt.jobs.not_now(now)
     if dry_run:
-        click.echo(f"dry run: {result.created} would get {name!r}; skipped: {result.skipped_text()}")
+        line = f"dry run: {result.created} would get {name!r}; skipped: {result.skipped_text()}"
+        if not_now:  # the real push queues them now, and the sender keeps them till then
+            line += f"; not now ({not_now[0]}): they would be sent from {not_now[1]:%Y-%m-%d %H:%M}"
+        click.echo(line)
         return
     click.echo(f"{result.key}: resuming" if result.existed else result.describe())
-    click.echo(_send_with_progress(rt, now).describe())
+    summary = _send_with_progress(rt, now)
+    click.echo(summary.describe())
+    if summary.quiet and not_now:
+        click.echo(f"queued ({not_now[0]}): the scheduler sends them from {not_now[1]:%Y-%m-%d %H:%M}")
 
 
 @with_db

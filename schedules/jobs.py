@@ -17,7 +17,7 @@ from campaign.plan import Plan, PlanSource, Reminder
 from config import Config
 from models import db
 from schedules import fanout
-from schedules.occurrences import calendar_for, is_quiet, occurrences
+from schedules.occurrences import calendar_for, is_quiet, next_allowed, occurrences, quiet_reason
 from schedules.sender import Sender
 from schedules.workdays import WorkCalendar
 
@@ -44,6 +44,12 @@ class Jobs:
     def quiet_check(self, plan: Plan) -> Callable[[dt.datetime], bool]:
         cal, quiet = self.calendar(plan), self.config.push.quiet()
         return lambda now: is_quiet(now, quiet, cal)
+
+    def not_now(self, now: dt.datetime) -> tuple[str, dt.datetime] | None:
+        """(why, until when) nothing may be sent at `now`, or None when it may."""
+        cal, quiet = self.calendar(self.plan(now)), self.config.push.quiet()
+        why = quiet_reason(now, quiet, cal)
+        return None if why is None else (why, next_allowed(now, quiet, cal))
 
     # the jobs ------------------------------------------------------------------------------
     def remind(self, now: dt.datetime) -> int:

@@ -78,6 +78,27 @@ def occurrences(plan: Plan, cal: WorkCalendar, tz: ZoneInfo, start: dt.datetime,
     return sorted(found, key=lambda o: (o.due, o.reminder.key))
 
 
+def next_allowed(now: dt.datetime, quiet: tuple[dt.time, dt.time], cal: WorkCalendar) -> dt.datetime:
+    """The first moment from `now` when messages may go out: now itself, or the end of the
+    quiet hours on the next workday."""
+    moment = now
+    for _ in range(400):  # bounded: a year of days
+        if not is_quiet(moment, quiet, cal):
+            return moment
+        end = dt.datetime.combine(moment.date(), quiet[1], tzinfo=moment.tzinfo)
+        moment = end if end > moment else end + dt.timedelta(days=1)
+    raise ValueError(f"no time to send within a year of {now}")
+
+
+def quiet_reason(now: dt.datetime, quiet: tuple[dt.time, dt.time], cal: WorkCalendar) -> str | None:
+    """Why nothing goes out at `now` ("not a workday", "quiet hours 20:00-08:30"), or None."""
+    if not cal.is_workday(now.date()):
+        return "not a workday"
+    if is_quiet(now, quiet, cal):
+        return f"quiet hours {quiet[0]:%H:%M}-{quiet[1]:%H:%M}"
+    return None
+
+
 def is_quiet(now: dt.datetime, quiet: tuple[dt.time, dt.time], cal: WorkCalendar) -> bool:
     """True on a day that is not a workday, or inside quiet hours (which may wrap midnight)."""
     if not cal.is_workday(now.date()):

@@ -192,3 +192,20 @@ def test_a_persons_done_items_are_read_from_a_prefix_of_the_unique_index(world):
     with db.connection_context():
         plan = " ".join(row[-1] for row in db.execute_sql(f"EXPLAIN QUERY PLAN {sql}", params))
     assert "INDEX checkin_staff_id_checklist_year_item (staff_id=? AND checklist=? AND year=?)" in plan, plan
+
+
+def test_the_checklist_may_be_named_in_raw_utf8_as_curl_sends_it(world):
+    """README's `curl .../api/stats?checklist=结对` sends the Chinese unencoded."""
+    import socket
+    from urllib.parse import urlsplit
+
+    host = urlsplit(world.base)
+    with socket.create_connection((host.hostname, host.port), timeout=10) as s:
+        s.sendall("GET /api/stats?checklist=结对 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+                  f"Authorization: Bearer {API_TOKEN}\r\n\r\n".encode("utf-8"))
+        answer = b""
+        while chunk := s.recv(65536):
+            answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200"), answer[:300]
+    assert '"key":"pairing"' in body.decode("utf-8").replace(" ", "")

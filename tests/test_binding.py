@@ -2,6 +2,7 @@
 import csv
 import datetime as dt
 import threading
+from pathlib import Path
 
 import requests
 
@@ -140,3 +141,16 @@ def test_a_name_that_looks_like_a_formula_is_written_as_text(world):
     assert world.cli("import-staff", str(world.tmp / "f.csv")).exit_code == 0
     sheet = codes(world)
     assert "'=HYPERLINK(\"http://x\",\"x\")" in sheet and "Bob" in sheet
+
+
+def test_a_codes_sheet_goes_to_a_private_folder_by_default_readable_by_its_owner_only(world):
+    import stat
+
+    result = world.cli("bind-codes")
+    assert result.exit_code == 0, result.output
+    path = Path(result.output.split(" codes written to ")[1].split(" (valid")[0])
+    assert path.parent == world.tmp / "data" / "private" and path.name.startswith("codes-")
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600 and stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+    named = world.tmp / "codes.csv"
+    world.cli("bind-codes", "--out", str(named), "--rebind")
+    assert stat.S_IMODE(named.stat().st_mode) == 0o600  # a sheet named by hand too

@@ -46,10 +46,11 @@ def test_a_background_make_run_stops_all_three_on_sigterm(tmp_path):
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("TUANJIE_")}
     env.update(TUANJIE_DATABASE_URL=f"sqlite:///{tmp_path / 'demo.db'}", PORT=str(port), EMU_PORT=str(free_port()),
-               TUANJIE_CONFIG="", PYTHONUNBUFFERED="1")
+               TUANJIE_CONFIG="", PYTHONUNBUFFERED="1", TUANJIE_RUN_FILE=str(tmp_path / "make-run.json"))
     py = sys.executable
-    subprocess.run([py, "-m", "flask", "--app", "server", "init-db"], cwd=APP_ROOT, env=env, check=True,
-                   capture_output=True, timeout=120)
+    for command in ("init-db", "demo"):  # as `make run` does
+        subprocess.run([py, "-m", "flask", "--app", "server", command], cwd=APP_ROOT, env=env, check=True,
+                       capture_output=True, timeout=120)
     # As `make run &` from a script: SIGINT ignored, which children would inherit.
     demo = subprocess.Popen([py, "-m", "emulator.demo"], cwd=APP_ROOT, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True,
@@ -66,10 +67,12 @@ def test_a_background_make_run_stops_all_three_on_sigterm(tmp_path):
         assert len(kids) == 3, kids
         # The children take SIGINT (the launcher's way to stop them) although the launcher ignores it.
         assert not [pid for pid in kids if sigint_ignored(pid)]
+        commands_in_another_shell_reach_this_emulator(env, py)
         demo.send_signal(signal.SIGTERM)
         demo.send_signal(signal.SIGTERM)  # impatient: a second signal must not cut the clean-up short
         assert demo.wait(timeout=30) == 0
         assert not [pid for pid in kids if alive(pid)]  # no orphan
+        assert not (tmp_path / "make-run.json").exists()
     finally:
         if demo.poll() is None:
             demo.kill()
@@ -77,6 +80,18 @@ def test_a_background_make_run_stops_all_three_on_sigterm(tmp_path):
         for pid in kids:  # whatever the outcome, leave nothing running
             if alive(pid):
                 os.kill(pid, signal.SIGKILL)
+
+
+def commands_in_another_shell_reach_this_emulator(env: dict, py: str) -> None:
+    """On other ports than 8000/8001, with nothing exported but what any shell has."""
+    shell = {k: v for k, v in env.items() if k not in ("PORT", "EMU_PORT")}
+    said = subprocess.run([py, "-m", "emulator.say", "demo-13800000002", "打卡 1"], cwd=APP_ROOT, env=shell,
+                          capture_output=True, text=True, timeout=60)
+    assert "已完成 1/5" in said.stdout, said.stdout + said.stderr
+    pushed = subprocess.run([py, "-m", "flask", "--app", "server", "push", "--reminder", "monthly_talk", "--now",
+                             "2026-12-02T10:00"], cwd=APP_ROOT, env=shell, capture_output=True, text=True, timeout=120)
+    assert pushed.returncode == 0 and "sent " in pushed.stdout and "failed" not in pushed.stdout, \
+        pushed.stdout + pushed.stderr
 
 
 def test_a_second_make_run_on_busy_ports_says_so_instead_of_starting(tmp_path):

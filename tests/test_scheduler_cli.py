@@ -117,3 +117,13 @@ def test_out_of_range_options_are_named(world):
         result = world.cli(*args)
         assert result.exit_code != 0 and words in result.output, (args, result.output)
         assert result.exception is None or isinstance(result.exception, SystemExit), (args, result.exception)
+
+
+def test_a_dry_run_in_quiet_hours_says_nothing_would_go_out_now_and_when(world):
+    night = world.cli("push", "--reminder", "monthly_talk", "--dry-run", "--now", "2026-12-02T03:35").output
+    assert "would get 'monthly_talk'" in night and "not now (quiet hours 20:00-08:30)" in night, night
+    assert "sent from 2026-12-02 08:30" in night
+    sunday = world.cli("push", "--reminder", "monthly_talk", "--dry-run", "--now", "2026-12-06T10:00").output
+    assert "not now (not a workday)" in sunday and "sent from 2026-12-07 08:30" in sunday, sunday
+    day = world.cli("push", "--reminder", "monthly_talk", "--dry-run", "--now", "2026-12-02T10:00").output
+    assert "not now" not in day
