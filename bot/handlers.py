@@ -29,6 +29,7 @@ _PUNCT = "。．.，,、！!？?～~…；;：:\"'“”‘’（）()【】「�
 # Two numbers in one message: "打卡 1 2", "1、2", "1和2".
 _SEVERAL = re.compile(r"\d\s*(?:[、，,和及与&+/]|\s)\s*\d")
 _SEPARATORS = re.compile(r"[\s、，,和及与&+/]+")
+MAX_PAIR = 40  # characters: two item names run together are shorter than this
 
 
 @dataclass(frozen=True)
@@ -73,7 +74,7 @@ def _several(raw: str, plan: Plan) -> bool:
     if sum(c.isdigit() for c in raw) > 1 and _SEVERAL.search(raw):
         return True
     words = [w for w in _SEPARATORS.split(raw.strip(_PUNCT)) if w]
-    if len(words) < 2:
+    if not 2 <= len(words) <= 8:  # a long text is no list of items
         return False
     named = {(c.key, item.key) for w in words if number_word(normalise(w)) is None
              for c in plan.checklists for item in [c.find_item(w)] if item is not None}
@@ -206,7 +207,10 @@ def _in_view(person, rest: str, ctx: Context, several: bool) -> Checklist | None
 
 def _halves(checklist: Checklist, rest: str) -> set:
     """The items of two words run together: {全家福, 书信} for "全家福书信"; one item for two of
-    its own words ("看发展爱家乡"); empty when `rest` is no such pair."""
+    its own words ("看发展爱家乡"); empty when `rest` is no such pair. Tried on short texts only:
+    each split costs two lookups, and a long message is no pair of item names."""
+    if len(rest) > MAX_PAIR:
+        return set()
     for i in range(1, len(rest)):
         first, second = checklist.find_item(rest[:i]), checklist.find_item(rest[i:])
         if first and second:
