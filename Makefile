@@ -20,7 +20,7 @@ run: install
 	HOST=$(HOST) PORT=$(PORT) $(BIN)/python -m emulator.demo
 
 test: install
-	$(BIN)/python -m pytest -q -p no:cacheprovider tests
+	$(BIN)/python -m pytest -q -rs -p no:cacheprovider tests
 
 # The reliability suite alone (it also runs within `make test`).
 test-reliability: install

@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import logging
+import re
 import threading
 
 import click
@@ -33,8 +34,7 @@ def create_app(config: Config | None = None, clock=None) -> Flask:
         plans.on(clock().date())  # a plan that cannot be read stops start-up
     except (ConfigError, PlanError) as exc:
         raise SystemExit(f"tuanjie: configuration error: {exc}") from None
-    if not logging.getLogger().handlers:
-        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(config.tz)
     if config.demo:
         logging.getLogger("tuanjie").warning("no config file: using demo defaults (secrets are public)")
 
@@ -68,6 +68,46 @@ def _name_database_errors(command: click.Command) -> None:
         command.callback = _database_errors_named(command.callback)
     for sub in getattr(command, "commands", {}).values():
         _name_database_errors(sub)
+
+
+class _CampaignTime(logging.Formatter):
+    """Every line's time in the campaign's zone, with its offset: one zone in every log, whatever
+    the machine's TZ is."""
+
+    def __init__(self, tz, fmt: str):
+        super().__init__(fmt)
+        self.tz = tz
+
+    def formatTime(self, record, datefmt=None):
+        moment = dt.datetime.fromtimestamp(record.created, self.tz)
+        return f"{moment:%Y-%m-%d %H:%M:%S},{int(record.msecs):03d} {moment:%z}"
+
+
+class _NoOwnTimestamp(logging.Filter):
+    """werkzeug's request lines carry a time of their own, in the machine's zone: dropped."""
+
+    _STAMP = re.compile(r" - - \[[^\]]*\] ")
+
+    def filter(self, record):
+        if isinstance(record.msg, str) and " - - [" in record.msg:
+            record.msg = self._STAMP.sub(" ", record.msg, count=1)
+        return True
+
+
+def configure_logging(tz, fmt: str = "%(asctime)s %(levelname)s %(name)s: %(message)s") -> None:
+    """Once per process: INFO to stderr, in the campaign's time zone (a handler already there,
+    pytest's or gunicorn's, is left as it is)."""
+    root, requests_log = logging.getLogger(), logging.getLogger("werkzeug")
+    if not any(isinstance(f, _NoOwnTimestamp) for f in requests_log.filters):
+        requests_log.addFilter(_NoOwnTimestamp())
+    # APScheduler says twice a job ran, every ten seconds: the jobs log what they did instead.
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    if root.handlers:
+        return
+    handler = logging.StreamHandler()
+    handler.setFormatter(_CampaignTime(tz, fmt))
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
 
 
 def _connect_per_request(app: Flask) -> None:

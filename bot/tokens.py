@@ -45,6 +45,18 @@ class TokenStore(Protocol):
     def refresh(self, fetch: Fetch, failed: str | None) -> tuple[str, float]: ...
 
 
+def replacement(fetch: Fetch, failed: str | None, spend_forced: Callable[[], None]) -> tuple[str, int]:
+    """A token to store. The refused one is first asked after without force: stable_token then
+    answers with the token in force, which differs when another party (a deploy elsewhere, a
+    restarted platform) replaced it. Only when that is the very token refused is a forced refresh
+    spent, from the budget."""
+    token, expires_in = fetch(False)
+    if failed is None or token != failed:
+        return token, expires_in
+    spend_forced()
+    return fetch(True)
+
+
 class DatabaseTokenStore:
     """One row per AppID; refreshes serialise on a write lock (BEGIN IMMEDIATE / FOR UPDATE)."""
 
@@ -97,9 +109,7 @@ class DatabaseTokenStore:
         """Fetch and store a token; called with the refresh lock held."""
         from models import AccessToken, db
 
-        if failed is not None:
-            self._spend_forced_refresh()
-        token, expires_in = fetch(failed is not None)
+        token, expires_in = replacement(fetch, failed, self._spend_forced_refresh)
         expires, now = time.time() + expires_in, utc_from_epoch(time.time())
         with db.atomic():
             updated = (AccessToken.update(token=token, expires_at=utc_from_epoch(expires), updated_at=now)
@@ -177,9 +187,7 @@ class RedisTokenStore:
             have = self.current()
             if have and fresh(*have, failed):
                 return have
-            if failed is not None:
-                self._spend_forced_refresh()
-            token, expires_in = fetch(failed is not None)
+            token, expires_in = replacement(fetch, failed, self._spend_forced_refresh)
             expires = time.time() + expires_in
             self.redis.set(self.key, json.dumps({"token": token, "expires": expires}),
                            px=int(expires_in * 1000))

@@ -296,11 +296,23 @@ def _department_id(name: str, known: dict[str, int], dry_run: bool) -> int:
     return known[name]
 
 
-def load_demo(path: str | Path, unbound_phone: str) -> ImportReport:
+DEMO_UNBOUND = "不预绑定"  # in the demo roster's 备注 column: left unbound, for trying binding codes
+
+
+def demo_unbound(path: str | Path) -> set[str]:
+    """Phones of the demo roster that `demo` leaves unbound (their 备注 says so)."""
+    import csv
+
+    with open(path, encoding="utf-8-sig", newline="") as fh:
+        return {row["手机号"] for row in csv.DictReader(fh) if DEMO_UNBOUND in (row.get("备注") or "")}
+
+
+def load_demo(path: str | Path) -> ImportReport:
     """The demo roster, its people bound as openid demo-<phone> (as the emulator's chat page
-    names them), except `unbound_phone`, left for trying binding codes. People already on the
-    roster from elsewhere are left alone: they bind with a code."""
-    phones = [row["phone"] for _, row in read_rows(path) if row["phone"] != unbound_phone]
+    names them), except those whose 备注 says 不预绑定, left for trying binding codes. People
+    already on the roster from elsewhere are left alone: they bind with a code."""
+    unbound = demo_unbound(path)
+    phones = [row["phone"] for _, row in read_rows(path) if row["phone"] not in unbound]
     report = import_roster(path)
     with db.atomic():
         for person in Staff.select().where(Staff.openid.is_null() & Staff.phone.in_(phones)):

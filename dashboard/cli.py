@@ -13,8 +13,6 @@ from config import APP_ROOT
 
 cli = AppGroup("dashboard")
 DEMO_ROSTER = APP_ROOT / "plans" / "demo_roster.csv"
-# Left unbound by `demo`, so that the chat page's 访客 has a binding code to try (bind-codes).
-DEMO_GUEST_PHONE = "13800000024"
 
 
 @cli.command("import-staff")
@@ -112,9 +110,10 @@ def demo():
             f"demo adds made-up people to the roster; refused while wechat.api_base is "
             f"{rt.config.wechat.api_base} (the real platform). It is for a local emulator, as `make run` uses.")
     upgrade_schema()
-    report = roster.load_demo(DEMO_ROSTER, DEMO_GUEST_PHONE)
+    report = roster.load_demo(DEMO_ROSTER)
+    unbound = "、".join(sorted(roster.demo_unbound(DEMO_ROSTER)))
     click.echo(f"demo roster: {report.summary()}; demo users bound as demo-<phone>, "
-               f"except {DEMO_GUEST_PHONE}, left for trying bind-codes")
+               f"except {unbound}, left for trying bind-codes")
 
 
 staff = AppGroup("staff", help="List, find and change people on the roster.")

@@ -6,7 +6,7 @@ import time
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
-from emulator.platform import ERRMSG, ApiError
+from emulator.platform import ERRMSG, ApiError, template_spec
 
 bp = Blueprint("emu_api", __name__)
 
@@ -123,9 +123,10 @@ def template_send():
     e = emu()
     openid, template_id, data = body.get("touser", ""), body.get("template_id", ""), body.get("data")
     msgid = e.platform.template_send(openid, template_id, data)
+    spec = e.platform.templates[template_id]
     e.chat.push(openid, "bot", "template",
-                {"template_id": template_id, "url": body.get("url"),
-                 "fields": {k: v.get("value") for k, v in data.items()}})
+                {"template_id": template_id, "url": body.get("url"), "title": spec["title"],
+                 "labels": spec["fields"], "fields": {k: v.get("value") for k, v in data.items()}})
     status = "failed:user block" if e.platform.user(openid).blocked else "success"
     e.finish_job_later(openid, msgid, status)
     return {"msgid": msgid}
@@ -231,12 +232,13 @@ def faults():
 
 @bp.post("/_emu/templates")
 def templates():
-    """Configure template ids and their keyword fields: {"TPL_X": ["thing1", "time2"], ...}."""
+    """Configure templates: {"TPL_X": ["thing1", "time2"]} or {"TPL_X": {"title": "活动提醒",
+    "fields": {"thing1": "活动名称", ...}}} (the labels the WeChat client shows)."""
     body = request.get_json(force=True, silent=True)
-    if not isinstance(body, dict) or not all(isinstance(v, list) for v in body.values()):
-        return jsonify(error='expected {"TEMPLATE_ID": ["field", ...]}'), 400
+    if not isinstance(body, dict) or not all(isinstance(v, (list, dict)) for v in body.values()):
+        return jsonify(error='expected {"TEMPLATE_ID": ["field", ...]} or {"TEMPLATE_ID": {"title", "fields"}}'), 400
     with emu().platform.lock:
-        emu().platform.templates.update({str(k): [str(f) for f in v] for k, v in body.items()})
+        emu().platform.templates.update({str(k): template_spec(v) for k, v in body.items()})
     return jsonify(ok=True, templates=emu().platform.templates)
 
 

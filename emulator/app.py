@@ -23,8 +23,10 @@ from emulator.platform import Platform
 
 log = logging.getLogger(__name__)
 
-# The reminder template the server is configured with by default (issue 4 fills it in).
-DEFAULT_TEMPLATES = {"TPL_REMINDER": ["thing1", "thing2", "time3"]}
+# The reminder template the server is configured with by default: its keywords, and the title
+# and labels the WeChat client shows with them (活动名称：…), as a template from the library has.
+DEFAULT_TEMPLATES = {"TPL_REMINDER": {"title": "活动提醒",
+                                      "fields": {"thing1": "活动名称", "thing2": "提醒内容", "time3": "时间"}}}
 
 
 @dataclass(frozen=True)
@@ -106,13 +108,21 @@ def create_emulator(settings: Settings) -> Flask:
     return app
 
 
+ROLE_NAMES = {"organiser": "组织者", "leader": "部门负责人", "staff": ""}
+
+
 def users_from_roster(path: str | Path) -> tuple[ChatUser, ...]:
-    """Demo users as `flask --app server demo` binds them (openid demo-<phone>), plus an unbound guest."""
+    """Demo users as `flask --app server demo` binds them (openid demo-<phone>), with their role
+    or status, those it leaves unbound marked for trying a binding code; plus a guest."""
     users = []
     with open(path, encoding="utf-8-sig", newline="") as fh:
         for row in csv.DictReader(fh):
             name, dept, phone = row.get("姓名", ""), row.get("部门", ""), row.get("手机号", "")
-            if name and phone:
-                users.append(ChatUser(f"demo-{phone}", name, f"{name}（{dept}）"))
-    users.append(ChatUser("guest-0001", "访客", "访客（未绑定）"))
+            if not (name and phone):
+                continue
+            notes = [ROLE_NAMES.get(row.get("角色") or "staff", row.get("角色") or ""), row.get("状态") or ""]
+            if "不预绑定" in (row.get("备注") or ""):
+                notes.append("未绑定·试绑定码")
+            users.append(ChatUser(f"demo-{phone}", name, f"{name}（{'·'.join([dept] + [n for n in notes if n])}）"))
+    users.append(ChatUser("guest-0001", "访客", "访客（未绑定·试绑定码）"))
     return tuple(users)

@@ -66,7 +66,43 @@ def _write_run_file(api_base: str, server: str) -> None:
     partial.replace(path)
 
 
+def _take_the_terminal() -> int | None:
+    """Put the launcher and its children in a process group of their own, in the terminal's
+    foreground: Ctrl-C then reaches them and not `make`, which would report "*** Interrupt" for
+    a clean stop. Returns the group to hand the terminal back to, or None without a terminal."""
+    try:
+        fd = sys.stdin.fileno()
+        if not os.isatty(fd) or os.tcgetpgrp(fd) != os.getpgrp():
+            return None  # no terminal, or started in the background: leave things as they are
+        previous = os.tcgetpgrp(fd)
+        os.setpgid(0, 0)
+        _foreground(fd, os.getpgrp())
+        return previous
+    except OSError:
+        return None
+
+
+def _foreground(fd: int, group: int) -> None:
+    old = signal.signal(signal.SIGTTOU, signal.SIG_IGN)  # a background group may not, otherwise
+    try:
+        os.tcsetpgrp(fd, group)
+    finally:
+        signal.signal(signal.SIGTTOU, old)
+
+
 def main() -> int:
+    previous = _take_the_terminal()
+    try:
+        return _run()
+    finally:
+        if previous is not None:
+            try:
+                _foreground(sys.stdin.fileno(), previous)
+            except OSError:
+                pass
+
+
+def _run() -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, _interrupt)
     host = os.environ.get("HOST", "127.0.0.1")

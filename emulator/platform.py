@@ -51,6 +51,15 @@ ERRMSG = {
 }
 
 
+def template_spec(spec) -> dict:
+    """A template as the emulator keeps it: {"title", "fields": {keyword: label}}, from that
+    shape or a plain list of keywords (labelled by themselves)."""
+    if isinstance(spec, dict):
+        return {"title": str(spec.get("title") or "提醒通知"),
+                "fields": {str(k): str(v) for k, v in (spec.get("fields") or {}).items()}}
+    return {"title": "提醒通知", "fields": {str(k): str(k) for k in spec}}
+
+
 class ApiError(Exception):
     def __init__(self, errcode: int, detail: str = ""):
         self.errcode = errcode
@@ -85,9 +94,9 @@ class Fault:
 
 
 class Platform:
-    def __init__(self, app_id: str, app_secret: str, templates: dict[str, list[str]] | None = None):
+    def __init__(self, app_id: str, app_secret: str, templates: dict | None = None):
         self.app_id, self.app_secret = app_id, app_secret
-        self.templates = templates or {}
+        self.templates = {str(k): template_spec(v) for k, v in (templates or {}).items()}
         self.lock = threading.RLock()
         self.reset()
 
@@ -213,9 +222,10 @@ class Platform:
 
     def template_send(self, openid: str, template_id: str, data: dict) -> int:
         with self.lock:
-            fields = self.templates.get(template_id)
-            if fields is None:
+            spec = self.templates.get(template_id)
+            if spec is None:
                 raise ApiError(40037)
+            fields = spec["fields"]
             if not isinstance(data, dict):
                 raise ApiError(47001, "data must be an object")
             for key in fields:

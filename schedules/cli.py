@@ -63,16 +63,20 @@ def run_job(name, now_text):
               help="how far ahead to list (1-366)")
 @click.option("--now", "now_text", default=None, help="ISO time to list from (default: now)")
 def list_jobs(days, now_text):
-    """List the upcoming reminder occurrences and the calendar they follow."""
+    """List the upcoming reminder occurrences and the calendar each year follows."""
     rt = runtime()
     jobs, now = rt.jobs, parse_now(now_text, rt)
-    plan = jobs.plan(now)
-    cal = jobs.calendar(plan)
-    warning = cal.warning(now.year)
-    click.echo(f"calendar {now.year}: " + (warning or "official (chinese-calendar), with the plan's extras"))
+    end = now + dt.timedelta(days=days)
+    upcoming = []
+    for year in range(now.year, end.year + 1):  # next year's plan fires too: list across New Year
+        plan = jobs.plan(now) if year == now.year else jobs.plans.on(dt.date(year, 1, 1))
+        cal = jobs.calendar(plan)
+        click.echo(f"calendar {year}: " + (cal.warning(year) or "official (chinese-calendar), with the plan's extras"))
+        start = max(now, dt.datetime(year, 1, 1, tzinfo=rt.config.tz))
+        upcoming += occurrences(plan, cal, rt.config.tz, start, min(end, dt.datetime(year, 12, 31, 23, 59, 59,
+                                                                                   tzinfo=rt.config.tz)))
     click.echo("scheduler: remind every minute at :00, send at :05, prune hourly at :17, spool every 10 s")
     click.echo(_outbox_line(now))
-    upcoming = occurrences(plan, cal, rt.config.tz, now, now + dt.timedelta(days=days))
     for firing in upcoming:
         r = firing.reminder
         click.echo(f"{firing.due:%Y-%m-%d %a %H:%M}  {r.key:<18} {r.channel:<9} {r.audience:<8} {r.title}")

@@ -55,22 +55,26 @@ class Jobs:
     def remind(self, now: dt.datetime) -> int:
         """Fan out every occurrence now due; record as expired those missed beyond their grace."""
         plan = self.plan(now)
-        done = 0
+        done, expired = 0, []
         with db.connection_context():
             for firing in occurrences(plan, self.calendar(plan), self.config.tz, now - LOOKBACK, now):
                 if outbox.occurrence_exists(firing.key):
                     continue
                 try:
                     if now - firing.due > firing.reminder.grace:
-                        result = fanout.expire(firing.reminder, firing.key, firing.due, now)
-                    else:
-                        result = fanout.fan_out(plan, firing.reminder, firing.key, firing.due, now, self.config.push,
-                                                phase=firing.phase)
-                        done += 0 if result.existed else 1
+                        if fanout.expire(firing.reminder, firing.key, firing.due, now).expired:
+                            expired.append(firing.key)
+                        continue
+                    result = fanout.fan_out(plan, firing.reminder, firing.key, firing.due, now, self.config.push,
+                                            phase=firing.phase)
+                    done += 0 if result.existed else 1
                 except Exception:  # one broken occurrence must not hold up the others
                     log.exception("remind: %s failed", firing.key)
                     continue
                 log.info("remind: %s", result.describe())
+        if expired:  # a first start finds a month of them: one line, not one each
+            log.info("remind: %d missed beyond their grace, recorded as expired (never sent late): %s",
+                     len(expired), ", ".join(expired))
         return done
 
     def send(self, now: dt.datetime, max_seconds: float = 50) -> int:

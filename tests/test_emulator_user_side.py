@@ -79,6 +79,20 @@ def test_template_job_finish_is_posted_back_to_the_webhook(world, emu):
     cards = [m for m in emu.call("GET", "/chat/api/messages", params={"openid": "o-bob"}).json()["messages"]
              if m["kind"] == "template"]
     assert cards and cards[0]["content"]["fields"]["thing1"] == "a"
+    # Shown as the WeChat client shows a library template: its title and labels, not thing1.
+    assert cards[0]["content"]["title"] == "活动提醒"
+    assert cards[0]["content"]["labels"] == {"thing1": "活动名称", "thing2": "提醒内容", "time3": "时间"}
+
+
+def test_the_chat_pages_people_show_their_role_and_who_is_there_to_try_binding():
+    from config import APP_ROOT
+    from emulator.app import users_from_roster
+
+    labels = {u.name: u.label for u in users_from_roster(APP_ROOT / "plans" / "demo_roster.csv")}
+    assert labels["王主任"] == "王主任（办公室·组织者）" and labels["张伟"] == "张伟（组织科·部门负责人）"
+    assert labels["陈静"] == "陈静（组织科·请假）" and labels["李娜"] == "李娜（办公室）"
+    assert "试绑定码" in labels["古丽娜"] and "试绑定码" in labels["访客"]
+    assert sum("试绑定码" in label for label in labels.values()) == 2
 
 
 class SlowWebhook:

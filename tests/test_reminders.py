@@ -170,13 +170,14 @@ def test_a_token_refused_once_is_refreshed_once_and_the_message_sent(world, emu)
     row, summary, _ = one_row(world, emu, [40001])
     assert (row.state, summary.sent) == ("sent", 1)
     calls = stable_token_calls(emu)
-    assert [c["json"]["force_refresh"] for c in calls] == [False, True]
+    # The token in force is asked for first: the same token refused, so one forced refresh.
+    assert [c["json"]["force_refresh"] for c in calls] == [False, False, True]
 
 
 def test_a_token_refused_forever_is_refreshed_once_then_left_to_retry(world, emu):
     row, summary, _ = one_row(world, emu, [40001, 40001, 40001])
     assert (row.state, row.errcode) == ("retry", 40001)
-    assert len(stable_token_calls(emu)) == 2
+    assert [c["json"]["force_refresh"] for c in stable_token_calls(emu)] == [False, False, True]
 
 
 def test_a_read_timeout_is_never_resent_but_a_refused_connection_is_retried(world, emu):
@@ -336,7 +337,7 @@ def test_the_redis_token_store_shares_one_token_across_clients(world, emu):
     # A refused token is replaced once, and the others pick the new one up without fetching.
     new = clients[0].token(failed=tokens[0])
     assert new != tokens[0] and clients[1].token(failed=tokens[0]) == new
-    assert len(stable_token_calls(emu)) == 2
+    assert [c["json"]["force_refresh"] for c in stable_token_calls(emu)] == [False, False, True]
     store.redis.delete(store.key)
 
 
@@ -361,3 +362,30 @@ def test_customer_service_reminders_go_only_to_people_inside_their_window(world,
     calls = emu.call("GET", "/_emu/calls", params={"endpoint": "message/custom/send"}).json()["calls"]
     assert [(c["json"]["touser"], c["errcode"]) for c in calls] == [("o-bob", 0)]
     assert Outbox.get().state == "sent"
+
+
+def test_a_first_start_logs_the_missed_occurrences_in_one_line(world, emu, caplog):
+    import logging
+
+    jobs = jobs_for(world, emu)
+    with caplog.at_level(logging.INFO, logger="tuanjie.schedules"):
+        jobs.remind(WED)
+    lines = [r.getMessage() for r in caplog.records if "expired" in r.getMessage()]
+    assert len(lines) == 1 and "monthly_talk@2026-12-01" in lines[0] and "nudge_wuge@2026-11-25" in lines[0], lines
+
+
+def test_a_token_replaced_elsewhere_is_taken_without_a_forced_refresh(world, emu):
+    """A restarted platform (or another deployment's forced refresh) replaced the stored token:
+    the token in force is asked for, and no forced refresh is spent."""
+    from schedules import fanout
+
+    bind(world, "13900000002", "o-bob")
+    follow_all(emu)
+    jobs = jobs_for(world, emu)
+    jobs.client.token()
+    emu.call("POST", "/_emu/reset")  # the platform forgets every token
+    follow_all(emu)
+    fanout.fan_out(jobs.plan(WED), jobs.plan(WED).reminder("monthly_talk"), "again@2026-12-02", WED, WED,
+                   jobs.config.push)
+    assert jobs.sender(WED).run(max_seconds=30).sent == 1
+    assert not [c for c in stable_token_calls(emu) if c["json"]["force_refresh"]]

@@ -127,3 +127,10 @@ def test_a_dry_run_in_quiet_hours_says_nothing_would_go_out_now_and_when(world):
     assert "not now (not a workday)" in sunday and "sent from 2026-12-07 08:30" in sunday, sunday
     day = world.cli("push", "--reminder", "monthly_talk", "--dry-run", "--now", "2026-12-02T10:00").output
     assert "not now" not in day
+
+
+def test_jobs_lists_across_new_year_with_each_years_calendar(world):
+    out = world.cli("jobs", "--days", "200", "--now", "2026-12-01T09:00").output
+    assert "calendar 2026: official" in out and "calendar 2027:" in out, out
+    assert "2027-03-22 Mon 09:30  phase_start" in out, out  # next year's mobilisation
+    assert "2027-04-01 Thu 09:30  monthly_talk" in out
