@@ -105,3 +105,43 @@ def test_a_second_make_run_on_busy_ports_says_so_instead_of_starting(tmp_path):
                               text=True, timeout=60)
     assert proc.returncode == 1 and f"port {port} on 127.0.0.1 is in use" in proc.stderr, proc.stderr
     assert "is running" not in proc.stdout
+
+
+def test_ctrl_c_on_make_run_in_a_terminal_stops_it_cleanly_without_make_complaining(tmp_path):
+    """Ctrl-C in the terminal reaches the launcher's own process group, not make: make reports
+    no '*** Interrupt' for a clean stop, and exits 0."""
+    import pty
+    import shutil
+
+    if not shutil.which("make"):
+        import pytest
+
+        pytest.skip("no make here")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TUANJIE_")}
+    env.update(TUANJIE_DATABASE_URL=f"sqlite:///{tmp_path / 'demo.db'}", PORT=str(free_port()),
+               TUANJIE_RUN_FILE=str(tmp_path / "make-run.json"), PYTHONUNBUFFERED="1")
+    env["EMU_PORT"] = str(free_port())
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: make run, in a terminal of its own
+        os.chdir(APP_ROOT)
+        os.execvpe("make", ["make", "run", f"PORT={env['PORT']}"], env)
+    output, deadline, interrupted = b"", time.monotonic() + 120, False
+    try:
+        while time.monotonic() < deadline:
+            try:
+                chunk = os.read(fd, 65536)
+            except OSError:  # the terminal closed: everything exited
+                break
+            if not chunk:
+                break
+            output += chunk
+            if not interrupted and b"is running" in output:
+                os.write(fd, b"\x03")  # Ctrl-C, as typed
+                interrupted = True
+        _, status = os.waitpid(pid, 0)
+    finally:
+        os.close(fd)
+    text = output.decode("utf-8", "replace")
+    assert interrupted, text[-2000:]
+    assert os.waitstatus_to_exitcode(status) == 0, text[-2000:]
+    assert "*** " not in text and "Interrupt" not in text.split("Ctrl-C stops everything.")[-1], text[-2000:]
