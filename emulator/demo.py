@@ -44,9 +44,13 @@ def _in_use(host: str, port: int) -> bool:
         return False
 
 
+_received: list[int] = []  # the signal that stopped the launcher
+
+
 def _interrupt(signum, frame):
     """Ctrl-C or SIGTERM: stop the children."""
     _ignore_signals()
+    _received.append(signum)
     raise KeyboardInterrupt
 
 
@@ -93,7 +97,7 @@ def _foreground(fd: int, group: int) -> None:
 def main() -> int:
     previous = _take_the_terminal()
     try:
-        return _run()
+        return _run(owns_terminal=previous is not None)
     finally:
         if previous is not None:
             try:
@@ -102,7 +106,7 @@ def main() -> int:
                 pass
 
 
-def _run() -> int:
+def _run(owns_terminal: bool) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, _interrupt)
     host = os.environ.get("HOST", "127.0.0.1")
@@ -117,41 +121,57 @@ def _run() -> int:
             print(f"port {p} on {local} is in use (another `make run`?): stop it, or choose another with "
                   f"PORT=…", file=sys.stderr)
             return 1
-    py = sys.executable
     procs: list[subprocess.Popen] = []
     try:
-        for args in ([py, "-m", "emulator", "--host", host, "--port", str(emu_port), "--webhook",
-                      f"http://{local}:{port}/wechat"],
-                     [py, "-m", "flask", "--app", "server", "run", "--host", host, "--port", str(port)],
-                     # Reminders land in the chat page as template cards, on workdays in daytime.
-                     [py, "-m", "flask", "--app", "server", "scheduler"]):
-            procs.append(subprocess.Popen(args, cwd=APP_ROOT, env=env))
-        if not (wait_for(f"http://{local}:{port}/healthz") and wait_for(f"http://{local}:{emu_port}/chat/api/state")):
-            print("server or emulator did not start; see the messages above", file=sys.stderr)
-            return 1
-        subprocess.run([py, "-m", "flask", "--app", "server", "create-menu"], cwd=APP_ROOT, env=env, check=False)
-        # Commands in another terminal (flask ..., emulator.say) find this emulator through it.
-        _write_run_file(env["TUANJIE_WECHAT_API_BASE"], f"http://{local}:{port}")
-        print(f"\n  团结打卡 is running.\n  Chat page (手机聊天页): http://{local}:{emu_port}/\n"
-              f"  Organiser API: curl -H 'Authorization: Bearer demo-api-token' http://{local}:{port}/api/stats\n"
-              f"  Send a reminder now: .venv/bin/flask --app server push --reminder monthly_talk\n"
-              f"  Ctrl-C stops everything.\n", flush=True)
-        while all(p.poll() is None for p in procs):
-            time.sleep(0.5)
-        return 1
+        return _serve(procs, env, host, local, port, emu_port)
     except KeyboardInterrupt:
         return 0
     finally:
         _ignore_signals()
         demo_run_file().unlink(missing_ok=True)
-        for p in procs:
-            if p.poll() is None:
-                p.send_signal(signal.SIGINT)
+        # Ctrl-C in our terminal reached the children too: let them stop on it, or a second
+        # SIGINT interrupts their clean-up (a KeyboardInterrupt traceback from atexit).
+        _stop(procs, already_told=owns_terminal and _received[:1] == [signal.SIGINT])
+
+
+def _serve(procs: list, env: dict, host: str, local: str, port: int, emu_port: int) -> int:
+    py = sys.executable
+    for args in ([py, "-m", "emulator", "--host", host, "--port", str(emu_port), "--webhook",
+                  f"http://{local}:{port}/wechat"],
+                 [py, "-m", "flask", "--app", "server", "run", "--host", host, "--port", str(port)],
+                 # Reminders land in the chat page as template cards, on workdays in daytime.
+                 [py, "-m", "flask", "--app", "server", "scheduler"]):
+        procs.append(subprocess.Popen(args, cwd=APP_ROOT, env=env))
+    if not (wait_for(f"http://{local}:{port}/healthz") and wait_for(f"http://{local}:{emu_port}/chat/api/state")):
+        print("server or emulator did not start; see the messages above", file=sys.stderr)
+        return 1
+    subprocess.run([py, "-m", "flask", "--app", "server", "create-menu"], cwd=APP_ROOT, env=env, check=False)
+    # Commands in another terminal (flask ..., emulator.say) find this emulator through it.
+    _write_run_file(env["TUANJIE_WECHAT_API_BASE"], f"http://{local}:{port}")
+    print(f"\n  团结打卡 is running.\n  Chat page (手机聊天页): http://{local}:{emu_port}/\n"
+          f"  Organiser API: curl -H 'Authorization: Bearer demo-api-token' http://{local}:{port}/api/stats\n"
+          f"  Send a reminder now: .venv/bin/flask --app server push --reminder monthly_talk\n"
+          f"  Ctrl-C stops everything.\n", flush=True)
+    while all(p.poll() is None for p in procs):
+        time.sleep(0.5)
+    return 1
+
+
+def _stop(procs: list, already_told: bool) -> None:
+    if already_told:
         for p in procs:
             try:
-                p.wait(timeout=10)
+                p.wait(timeout=5)
             except subprocess.TimeoutExpired:
-                p.kill()
+                pass
+    for p in procs:
+        if p.poll() is None:
+            p.send_signal(signal.SIGINT)
+    for p in procs:
+        try:
+            p.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            p.kill()
 
 
 if __name__ == "__main__":
