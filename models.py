@@ -67,6 +67,26 @@ class BindFailure(BaseModel):
         indexes = ((("openid", "at"), False),)
 
 
+class Activity(BaseModel):
+    """A collective check-in (集体打卡): one group activity recorded by a leader or organiser,
+    crediting everyone who took part, with the evidence sent for it."""
+
+    department = ForeignKeyField(Department, on_delete="RESTRICT")
+    checklist = CharField(max_length=40)  # as check-ins store it (party_day@h1 for a half)
+    item = CharField(max_length=40)
+    year = IntegerField()
+    created_by = ForeignKeyField(Staff, on_delete="RESTRICT")
+    created_at = DateTimeField()
+    state = CharField(max_length=10, default="draft")  # draft | done | undone
+    # While a draft: the people it will credit (JSON [staff ids]); then how many it credited.
+    draft = TextField(null=True)
+    credited = IntegerField(default=0)
+    undone_at = DateTimeField(null=True)
+
+    class Meta:
+        indexes = ((("created_by", "state"), False),)
+
+
 class CheckIn(BaseModel):
     # No index of its own: the unique index below starts with staff_id.
     staff = ForeignKeyField(Staff, backref="checkins", on_delete="CASCADE", index=False)
@@ -76,11 +96,14 @@ class CheckIn(BaseModel):
     checklist = CharField(max_length=40)
     item = CharField(max_length=40)
     # The campaign year: next year's campaign starts from zero, this year's stays countable.
+    # (A half-year checklist's check-ins carry the half in `checklist`: party_day@h2.)
     year = IntegerField(default=0)
     created_at = DateTimeField()
-    # Evidence: media id of a photo/voice/video sent by the person, or a short text.
-    evidence_type = CharField(max_length=10, null=True)
-    evidence = TextField(null=True)
+    # How many pieces of evidence document it (CheckInEvidence): read on the check-in path
+    # without a join.
+    evidence_count = IntegerField(default=0)
+    # The collective check-in that credited it, if one did.
+    activity = ForeignKeyField(Activity, null=True, on_delete="SET NULL", backref="checkins")
 
     class Meta:
         indexes = (
@@ -93,6 +116,44 @@ class CheckIn(BaseModel):
             # Department before staff: one department's counts per item are a seek per item.
             (("checklist", "year", "item", "department", "staff"), False),
         )
+
+
+class Evidence(BaseModel):
+    """One piece of evidence (凭证): a photo, a voice message, a video or a text. Its file is
+    fetched from WeChat by the media job and kept by content (sha256); one piece may document
+    several check-ins (a group photo), through CheckInEvidence."""
+
+    staff = ForeignKeyField(Staff, on_delete="RESTRICT")  # who sent it
+    department = ForeignKeyField(Department, on_delete="RESTRICT", index=False)
+    kind = CharField(max_length=10)  # image | voice | video | shortvideo | text
+    media_id = CharField(max_length=128, null=True)  # WeChat's, until the file is ours
+    text = TextField(null=True)  # a text piece, or a voice message's recognition
+    received_at = DateTimeField()
+    # pending -> fetching (leased) -> stored | lost; a text piece is stored at once.
+    state = CharField(max_length=10, default="pending")
+    attempts = IntegerField(default=0)
+    next_attempt_at = DateTimeField(null=True)
+    lease_until = DateTimeField(null=True)
+    owner = CharField(max_length=80, null=True)
+    sha256 = CharField(max_length=64, null=True)  # the stored file (media_dir/ab/cdef...)
+    size = IntegerField(null=True)
+    mime = CharField(max_length=60, null=True)
+    ext = CharField(max_length=10, null=True)
+    thumb = CharField(max_length=64, null=True)  # sha256 of its JPEG thumbnail (images)
+    taken_at = DateTimeField(null=True)  # EXIF DateTimeOriginal, as the camera wrote it
+    error = TextField(null=True)  # the last fetch error, or why the piece is lost
+    activity = ForeignKeyField(Activity, null=True, on_delete="SET NULL", backref="evidence")
+
+    class Meta:
+        indexes = ((("state", "next_attempt_at"), False), (("department", "received_at"), False))
+
+
+class CheckInEvidence(BaseModel):
+    checkin = ForeignKeyField(CheckIn, on_delete="CASCADE", index=False)
+    evidence = ForeignKeyField(Evidence, on_delete="CASCADE")
+
+    class Meta:
+        indexes = ((("checkin", "evidence"), True),)
 
 
 class InboundMessage(BaseModel):
@@ -179,7 +240,7 @@ class SchemaVersion(BaseModel):
     updated_at = DateTimeField()
 
 
-ALL_MODELS = [Department, Staff, BindCode, BindFailure, CheckIn, InboundMessage, Occurrence, Outbox, AccessToken,
-              SchemaVersion]
+ALL_MODELS = [Department, Staff, BindCode, BindFailure, Activity, CheckIn, Evidence, CheckInEvidence, InboundMessage,
+              Occurrence, Outbox, AccessToken, SchemaVersion]
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from bot import menu
 from bot import texts as T
 from bot.inbound import Inbound
-from campaign import access, binding, checkins, outbox, people, stats
+from campaign import access, binding, checkins, evidence, outbox, people, stats
 from campaign.clock import md
 from campaign.plan import Checklist, Plan, normalise, number_word
 
@@ -59,13 +59,22 @@ def handle(msg: Inbound, ctx: Context) -> str | None:
     if not people.on_roster(person):
         return T.OFF_ROSTER
     if msg.type in checkins.EVIDENCE_TYPES and not text:
-        return evidence_reply(checkins.attach_evidence(person, ctx.plan, msg.type, msg.media_id or msg.pic_url,
-                                                       ctx.now))
-    if msg.type == "voice" and not text:
-        return T.VOICE_UNHEARD
-    if text:
-        return on_command(person, text, ctx, _several(raw, ctx.plan))
-    return T.HINT
+        return evidence_reply(checkins.attach_evidence(person, ctx.plan, _sent(msg), ctx.now))
+    reply = on_command(person, text, ctx, _several(raw, ctx.plan)) if text else None
+    if reply in (None, T.HINT) and (msg.type == "voice" or len(raw.strip()) >= checkins.LONG_TEXT):
+        # A voice message, or a long text, that is no command: evidence for what was just done.
+        result = checkins.attach_evidence(person, ctx.plan, _sent(msg), ctx.now)
+        if result.outcome != checkins.NO_TARGET:
+            return evidence_reply(result)
+    if reply is None:
+        return T.VOICE_UNHEARD if msg.type == "voice" else T.HINT
+    return reply
+
+
+def _sent(msg: Inbound) -> evidence.Sent:
+    if msg.type == "text":
+        return evidence.Sent("text", text=msg.content)
+    return evidence.Sent(msg.type, media_id=msg.media_id or None, text=msg.recognition or None)
 
 
 def _several(raw: str, plan: Plan) -> bool:

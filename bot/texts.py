@@ -57,7 +57,7 @@ NEED_EVIDENCE = "「{item}」需要凭证：请在30分钟内直接发送照片�
 
 EVIDENCE_SAVED = "{kind}已作为「{item}」的凭证存档。"
 EVIDENCE_NO_TARGET = "{kind}未存为凭证：先回复要存的那一项（如「打卡 1」，已完成的也可以），再发{kind}。"
-EVIDENCE_KINDS = {"image": "照片", "video": "视频", "shortvideo": "视频"}
+EVIDENCE_KINDS = {"image": "照片", "video": "视频", "shortvideo": "视频", "voice": "语音", "text": "文字"}
 
 PROGRESS_HEAD = "{name}的进度"
 PROGRESS_LINE = "「{checklist}」已完成 {done}/{total}"

@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from campaign import people, stats
+from campaign import evidence, people, stats
 from campaign.clock import from_utc, to_utc
 from campaign.plan import Checklist, Item, Plan
 from models import CheckIn, Staff
@@ -20,7 +20,8 @@ from storage.prepared import Prepared
 EVIDENCE_WINDOW = dt.timedelta(minutes=30)
 # How long after a checklist was shown a bare number or item name refers to it.
 LISTING_WINDOW = dt.timedelta(minutes=5)
-EVIDENCE_TYPES = ("image", "video", "shortvideo")
+EVIDENCE_TYPES = ("image", "video", "shortvideo")  # what a message of its own type documents
+LONG_TEXT = 30  # characters: a text this long that is no command, sent after a check-in, documents it
 
 # Outcomes.
 RECORDED, ALREADY, CLOSED, NEEDS_EVIDENCE = "recorded", "already", "closed", "needs_evidence"
@@ -56,7 +57,7 @@ class UndoResult:
 @dataclass(frozen=True)
 class EvidenceResult:
     outcome: str  # SAVED, NO_TARGET, or "check_in": the photo completed an awaited item
-    kind: str  # image, video, shortvideo
+    kind: str  # image, video, shortvideo, voice, text
     item: Item | None = None
     check_in: CheckInResult | None = None
 
@@ -73,11 +74,11 @@ _DONE = Prepared(CheckIn, lambda p: CheckIn.select(CheckIn.item).where(
     (CheckIn.staff == p.staff) & (CheckIn.checklist == p.checklist) & (CheckIn.year == p.year)))
 # A repeated check-in also says which done items carry evidence (it reads the table, not only
 # the index, so the new check-in path keeps to _DONE).
-_DONE_EVIDENCE = Prepared(CheckIn, lambda p: CheckIn.select(CheckIn.item, CheckIn.evidence.is_null(False)).where(
+_DONE_EVIDENCE = Prepared(CheckIn, lambda p: CheckIn.select(CheckIn.item, CheckIn.evidence_count > 0).where(
     (CheckIn.staff == p.staff) & (CheckIn.checklist == p.checklist) & (CheckIn.year == p.year)))
 _ADD = Prepared(CheckIn, lambda p: CheckIn.insert(
     staff=p.staff, department=p.department, checklist=p.checklist, item=p.item, year=p.year,
-    created_at=p.created_at, evidence_type=p.evidence_type, evidence=p.evidence).on_conflict_ignore())
+    created_at=p.created_at, evidence_count=0).on_conflict_ignore())
 _AWAIT = Prepared(Staff, lambda p: Staff.update(awaiting=p.awaiting, awaiting_at=p.awaiting_at)
                   .where(Staff.id == p.id))
 _LISTING = Prepared(Staff, lambda p: Staff.update(listing=p.listing, listing_at=p.listing_at)
@@ -85,50 +86,53 @@ _LISTING = Prepared(Staff, lambda p: Staff.update(listing=p.listing, listing_at=
 
 
 def done_items(person: Staff, checklist: Checklist) -> set[str]:
-    """Keys of the checklist's items the person has done this campaign year."""
+    """Keys of the checklist's items the person has done this campaign year (or half)."""
     keys = {i.key for i in checklist.items}
-    return {item for (item,) in _DONE.execute(staff=person.id, checklist=checklist.key, year=checklist.year)} & keys
+    rows = _DONE.execute(staff=person.id, checklist=checklist.record_key, year=checklist.year)
+    return {item for (item,) in rows} & keys
 
 
 def check_in(person: Staff, checklist: Checklist, item: Item, now: dt.datetime,
-             evidence_type: str | None = None, evidence: str | None = None) -> CheckInResult:
-    """Record that the person did item. An item whose plan requires evidence waits for its
-    photo instead; a done item asked about again waits for one it lacks."""
+             sent: evidence.Sent | None = None) -> CheckInResult:
+    """Record that the person did item (with the evidence they sent, if any). An item whose
+    plan requires evidence waits for its photo instead; a done item asked about again waits
+    for more."""
     if not checklist.is_open(now.date()):
         return CheckInResult(CLOSED, checklist, item)
     total, counted = len(checklist.items), people.is_counted(person)
     with transaction():
-        if item.evidence_required and evidence is None and item.key not in done_items(person, checklist):
+        if item.evidence_required and sent is None and item.key not in done_items(person, checklist):
             _wait(person, _target(checklist, item), now)
             return CheckInResult(NEEDS_EVIDENCE, checklist, item)
         # rowcount, not the returned id: SQLite's lastrowid survives an ignored insert.
-        created = _ADD.execute(staff=person.id, department=person.department_id, checklist=checklist.key,
-                               item=item.key, year=checklist.year, created_at=to_utc(now),
-                               evidence_type=evidence_type, evidence=evidence).rowcount == 1
+        created = _ADD.execute(staff=person.id, department=person.department_id, checklist=checklist.record_key,
+                               item=item.key, year=checklist.year, created_at=to_utc(now)).rowcount == 1
+        if sent is not None:
+            _document(person, checklist, item, sent, now)
         if created:
             return CheckInResult(RECORDED, checklist, item, len(done_items(person, checklist)), total, counted=counted)
-        if evidence:
-            _add_evidence(person, checklist, item, evidence_type, evidence)
-        rows = _DONE_EVIDENCE.execute(staff=person.id, checklist=checklist.key, year=checklist.year).fetchall()
+        rows = _DONE_EVIDENCE.execute(staff=person.id, checklist=checklist.record_key, year=checklist.year).fetchall()
         done = {key for key, _ in rows} & {i.key for i in checklist.items}
         has_evidence = any(has for key, has in rows if key == item.key)
-        if not has_evidence:
-            _wait(person, _target(checklist, item), now)
+        _wait(person, _target(checklist, item), now)  # asked again: the next photo documents it
         return CheckInResult(ALREADY, checklist, item, len(done), total, not has_evidence, counted)
 
 
 def undo(person: Staff, checklist: Checklist, item: Item, now: dt.datetime) -> UndoResult:
-    """Delete the person's own check-in of item (and its evidence); ends a wait for its photo."""
+    """Delete the person's own check-in of item (its evidence no longer documents it; the pieces
+    stay in the archive); ends a wait for its photo."""
     if not checklist.is_open(now.date()):
         return UndoResult(CLOSED, checklist, item)
     with transaction():
         if person.awaiting == _target(checklist, item):  # "1" (asks for a photo), then "撤销 1"
             _wait(person, None, now)
-        had_evidence = _mine(person, checklist, item).where(CheckIn.evidence.is_null(False)).exists()
-        if not _mine(person, checklist, item, CheckIn.delete()).execute():
+        mine = _mine(person, checklist, item).first()
+        if mine is None:
             return UndoResult(NOT_DONE, checklist, item)
+        evidence.unlink_all([mine.id])
+        mine.delete_instance()
         done = len(done_items(person, checklist))
-        return UndoResult(UNDONE, checklist, item, done, len(checklist.items), had_evidence)
+        return UndoResult(UNDONE, checklist, item, done, len(checklist.items), mine.evidence_count > 0)
 
 
 def progress(person: Staff, plan: Plan) -> Progress:
@@ -170,39 +174,46 @@ def _set_listing(person: Staff, target: str | None, now: dt.datetime) -> None:
 
 # --- the photo wait: which check-in a photo or video documents ---------------------------------
 
-def attach_evidence(person: Staff, plan: Plan, kind: str, evidence: str, now: dt.datetime) -> EvidenceResult:
-    """A photo or video: evidence for whichever came last within EVIDENCE_WINDOW, the item the
-    person was asked a photo for (the wait) or their latest check-in still without one. So
-    "1" (which waits for a photo), then "2", then a photo documents 2; chat or 进度 in between
-    changes nothing. A wait is not ended by every other message: that would cost a write on
-    the check-in path (bench/webhook.py); it ends with the photo, an undo of it, or the window.
+def attach_evidence(person: Staff, plan: Plan, sent: evidence.Sent, now: dt.datetime) -> EvidenceResult:
+    """A photo, video, voice message or long text: evidence for whichever came last within
+    EVIDENCE_WINDOW, the item the person was asked a photo for (the wait) or their latest
+    check-in still without one. So "1", then "2", then a photo documents 2; chat or 进度 in
+    between changes nothing. A wait is not ended by every other message: that would cost a
+    write on the check-in path (bench/webhook.py); it ends with an undo of it, or the window.
 
+    Each piece renews the wait for what it documented: photos sent together all go there.
     When a wait ends, awaiting_at keeps the moment: a wait is a fence, and check-ins from before
-    it never take a later photo (the second of two photos sent together, or a photo after a
-    wait that is void: last year's, or for an item no longer in the plan)."""
+    it never take a later photo (one after a wait that is void: last year's, or for an item no
+    longer in the plan)."""
     with transaction():
         since = to_utc(now) - EVIDENCE_WINDOW
         awaited = _awaited(person, plan, now, since)
         if awaited is None and person.awaiting_at is not None and person.awaiting_at > since:
             since = person.awaiting_at
         latest = (CheckIn.select().where((CheckIn.staff == person) & (CheckIn.created_at >= since)
-                                         & CheckIn.evidence.is_null())
+                                         & (CheckIn.evidence_count == 0))
                   .order_by(CheckIn.created_at.desc(), CheckIn.id.desc()).first())
         found = plan.item_of(latest.checklist, latest.item) if latest else None
-        latest_item = found[1] if found else None
-        if person.awaiting:
-            _wait(person, None, now)
-        if awaited is not None and (latest_item is None or latest.created_at < awaited[2]):
+        if awaited is not None and (found is None or latest.created_at < awaited[2]):
             checklist, item, _ = awaited
             if item.key not in done_items(person, checklist):
-                return EvidenceResult("check_in", kind, item, check_in(person, checklist, item, now, kind, evidence))
-            if _add_evidence(person, checklist, item, kind, evidence):
-                return EvidenceResult(SAVED, kind, item)
-        if latest_item is None:
-            return EvidenceResult(NO_TARGET, kind)
-        latest.evidence_type, latest.evidence = kind, evidence
-        latest.save()
-        return EvidenceResult(SAVED, kind, latest_item)
+                return EvidenceResult("check_in", sent.kind, item, check_in(person, checklist, item, now, sent))
+            found = (checklist, item)
+        if found is None:
+            if person.awaiting:
+                _wait(person, None, now)
+            return EvidenceResult(NO_TARGET, sent.kind)
+        _document(person, *found, sent, now)
+        return EvidenceResult(SAVED, sent.kind, found[1])
+
+
+def _document(person: Staff, checklist: Checklist, item: Item, sent: evidence.Sent, now: dt.datetime) -> None:
+    """A new piece documenting the person's check-in of item; the wait now points there."""
+    mine = _mine(person, checklist, item).first()
+    if mine is None:
+        return
+    evidence.link(evidence.record(person, sent, now), [mine.id])
+    _wait(person, _target(checklist, item), now)
 
 
 def _awaited(person: Staff, plan: Plan, now: dt.datetime, since: dt.datetime) -> tuple[Checklist, Item, dt.datetime] | None:
@@ -229,14 +240,8 @@ def _wait(person: Staff, target: str | None, now: dt.datetime) -> None:
     person.awaiting, person.awaiting_at = target, at
 
 
-def _add_evidence(person: Staff, checklist: Checklist, item: Item, evidence_type: str, evidence: str) -> bool:
-    """Attach evidence to a done item that has none; False when there is no such check-in."""
-    return _mine(person, checklist, item, CheckIn.update(evidence_type=evidence_type, evidence=evidence)) \
-        .where(CheckIn.evidence.is_null()).execute() > 0
-
-
 def _mine(person: Staff, checklist: Checklist, item: Item, query=None):
     """person's check-in of item this campaign year (a select, or the given update/delete)."""
     query = CheckIn.select() if query is None else query
-    return query.where((CheckIn.staff == person) & (CheckIn.checklist == checklist.key)
+    return query.where((CheckIn.staff == person) & (CheckIn.checklist == checklist.record_key)
                        & (CheckIn.year == checklist.year) & (CheckIn.item == item.key))

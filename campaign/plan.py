@@ -60,6 +60,22 @@ class Checklist:
     closes: dt.date
     main: bool = False
     year: int = 0  # the campaign year: check-ins are counted per year
+    # "person": each person checks in; "department": done by a collective record (集体打卡) and
+    # counted by departments, not people (主题党日 by a 支部, 七个一 by a unit).
+    scope: str = "person"
+    # "year", or "half-year": each half counted on its own (this plan is for one half: `half`).
+    period: str = "year"
+    half: int = 0  # 1 or 2 for a half-year checklist, in the half of the day the plan is for
+
+    @property
+    def record_key(self) -> str:
+        """How check-ins store the checklist: its key, with the half for a half-year one
+        (party_day@h2), so that each half is counted on its own."""
+        return f"{self.key}@h{self.half}" if self.half else self.key
+
+    @property
+    def collective(self) -> bool:
+        return self.scope == "department"
 
     @cached_property
     def words(self) -> frozenset[str]:
@@ -142,6 +158,8 @@ class Plan:
         return next(c for c in self.checklists if c.main)
 
     def checklist(self, key: str) -> Checklist | None:
+        """By its key, or as check-ins store it (party_day@h1)."""
+        key = key.split("@", 1)[0]
         return next((c for c in self.checklists if c.key == key), None)
 
     def item_of(self, checklist_key: str, item_key: str) -> tuple[Checklist, Item] | None:
@@ -207,7 +225,7 @@ def load_plan(path: str | Path, today: dt.date) -> Plan:
 
 
 class PlanSource:
-    """The plan file as every process reads it: one parsed Plan per campaign year, read again
+    """The plan file as every process reads it: one parsed Plan per campaign year (and half), read again
     when the file changes (its size or modification time), so the web app and the scheduler
     follow an organiser's edit without a restart. An edit that breaks the file is logged and
     the last good plan kept: a typo must not stop check-ins. Thread-safe."""
@@ -216,7 +234,7 @@ class PlanSource:
         self.path = Path(path)
         self._lock = threading.Lock()
         self._stamp: tuple[int, int] | None = None
-        self._by_year: dict[int, Plan] = {}
+        self._by_year: dict[tuple[int, int], Plan] = {}  # (year, half): half-year checklists differ
 
     def on(self, day: dt.date) -> Plan:
         """The plan for the year of `day` (dates without a year fall in that year)."""
@@ -224,9 +242,10 @@ class PlanSource:
         with self._lock:
             if stamp != self._stamp:
                 self._reload(stamp)
-            plan = self._by_year.get(day.year)
+            when = (day.year, 1 if day.month <= 6 else 2)
+            plan = self._by_year.get(when)
             if plan is None:
-                plan = self._by_year[day.year] = load_plan(self.path, day)
+                plan = self._by_year[when] = load_plan(self.path, day)
             return plan
 
     def _stat(self) -> tuple[int, int] | None:
@@ -240,7 +259,8 @@ class PlanSource:
         """The file changed: parse it for the years already asked, or keep them if it broke."""
         if self._by_year:
             try:
-                fresh = {year: load_plan(self.path, dt.date(year, 1, 1)) for year in self._by_year}
+                fresh = {(year, half): load_plan(self.path, dt.date(year, 1 if half == 1 else 7, 1))
+                         for year, half in self._by_year}
             except PlanError as exc:
                 log.error("plan file changed but cannot be used; keeping the plan loaded before: %s", exc)
                 self._stamp = stamp
@@ -251,14 +271,19 @@ class PlanSource:
 
 
 def parse_plan(raw: dict, path, today: dt.date) -> Plan:
-    return _Parser(path, raw.get("year", today.year)).plan(raw)
+    """The plan for the year of `today` (or its `year`), and for half-year checklists, for the
+    half `today` is in."""
+    return _Parser(path, raw.get("year", today.year), 1 if today.month <= 6 else 2).plan(raw)
+
+
+SCOPES, PERIODS = ("person", "department"), ("year", "half-year")
 
 
 class _Parser:
     """Reads one plan's tables; every problem is a PlanError naming the field."""
 
-    def __init__(self, path, year):
-        self.path = path
+    def __init__(self, path, year, half: int = 1):
+        self.path, self.half = path, half
         if not isinstance(year, int) or isinstance(year, bool) or year not in YEARS:
             self.fail("year", f"must be a year between {YEARS[0]} and {YEARS[-1]}, got {year!r}")
         self.year = year
@@ -357,7 +382,17 @@ class _Parser:
         main = c.get("main", False)
         if not isinstance(main, bool):
             self.fail(f"{where}.main", "must be true or false")
-        return Checklist(key, self.text(c, "name", where), short, aliases, items, opens, closes, main, self.year)
+        scope = _one_of(c, "scope", where, SCOPES, "person", self.fail)
+        period = _one_of(c, "period", where, PERIODS, "year", self.fail)
+        if main and scope != "person":
+            self.fail(f"{where}.scope", "the main checklist is one each person checks in: scope = \"person\"")
+        half = self.half if period == "half-year" else 0
+        if half:  # open within this half only
+            first, last = (dt.date(self.year, 1, 1), dt.date(self.year, 6, 30)) if half == 1 else \
+                (dt.date(self.year, 7, 1), dt.date(self.year, 12, 31))
+            opens, closes = max(opens, first), min(closes, last)
+        return Checklist(key, self.text(c, "name", where), short, aliases, items, opens, closes, main, self.year,
+                         scope, period, half)
 
 
 def _calendar(table, fail) -> tuple[frozenset, frozenset]:
@@ -387,7 +422,7 @@ PLACEHOLDERS = {"phase": "宣传动员", "end": "12月20日", "checklist": "五�
 KNOWN = {
     "plan": ("name", "year", "target", "phases", "checklists", "reminders", "calendar"),
     "phases": ("key", "name", "start", "end"),
-    "checklists": ("key", "name", "short", "aliases", "items", "opens", "closes", "main"),
+    "checklists": ("key", "name", "short", "aliases", "items", "opens", "closes", "main", "scope", "period"),
     "items": ("key", "name", "aliases", "evidence_required"),
     "reminders": ("key", "kind", "title", "text", "time", "channel", "audience", "checklist", "phases", "months",
                   "weekday", "days_before", "escalate_after", "grace_hours"),

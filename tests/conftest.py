@@ -261,3 +261,16 @@ def emu(world):
     e, server = start_emulator(f"{world.base}/wechat")
     yield e
     server.shutdown()
+
+
+def documented() -> list[tuple[str, tuple]]:
+    """(item, (media ids or texts of its evidence, in the order received)) for every check-in,
+    by item: what the archive holds for each."""
+    from models import CheckIn, CheckInEvidence, Evidence
+
+    out = []
+    for c in CheckIn.select().order_by(CheckIn.item):
+        pieces = (Evidence.select(Evidence).join(CheckInEvidence).where(CheckInEvidence.checkin == c.id)
+                  .order_by(Evidence.received_at, Evidence.id))
+        out.append((c.item, tuple(p.media_id or p.text for p in pieces)))
+    return out

@@ -96,9 +96,9 @@ def test_photo_after_check_in_is_kept_as_evidence(world):
     assert "凭证" in world.send(inbound.image("o-bob", "MEDIA1"))  # nothing to attach yet
     world.say("o-bob", "1")
     assert "全家福" in world.send(inbound.image("o-bob", "MEDIA2"))
-    from models import CheckIn
+    from tests.conftest import documented
 
-    assert [c.evidence for c in CheckIn.select()] == ["MEDIA2"]
+    assert documented() == [("family_photo", ("MEDIA2",))]
 
 
 def test_subscribe_with_code_binds(world):
@@ -118,14 +118,19 @@ def test_voice_and_typed_variants_reach_the_same_commands(world):
     assert "已记录：共照一张全家福" in world.say("o-bob", "全家福。")
     assert "已记录：互写一封书信" in world.send(inbound.voice("o-bob", "V2", "打卡三！"))
     assert "Bob的进度" in world.send(inbound.voice("o-bob", "V3", "进度？"))
-    # A voice message the account could not recognise is not evidence, nor a command.
-    assert world.send(inbound.voice("o-bob", "V4")) == "没听清这条语音，请发文字，如「打卡 1」。"
-    assert world.send(inbound.voice("o-bob", "V5", "。")) == "没听清这条语音，请发文字，如「打卡 1」。"
+    # A voice message that is no command, just after a check-in, documents it; with nothing
+    # to document it gets a hint.
+    assert world.send(inbound.voice("o-bob", "V4")) == "语音已作为「互写一封书信」的凭证存档。"
+    assert world.send(inbound.voice("o-bob", "V5", "。")) == "语音已作为「互写一封书信」的凭证存档。"
+    bind(world, "13900000012", "o-erin")
+    assert world.send(inbound.voice("o-erin", "V9")) == "没听清这条语音，请发文字，如「打卡 1」。"
     assert "已记录：共讲一个团结故事" in world.send(inbound.voice("o-bob", "V6", "打卡，4。"))
     assert "已记录" in world.send(inbound.voice("o-bob", "V7", "结对，1。"))
     assert "撤销" in world.say("o-bob", "？")  # a question mark alone still asks for help
     assert "共 5 项" in world.send(inbound.voice("o-bob", "V8", "打卡十二"))
-    assert CheckIn.select().where(CheckIn.evidence.is_null(False)).count() == 0
+    from models import Evidence
+
+    assert Evidence.select().where(Evidence.kind == "voice").count() == 2  # V4 and V5
 
 
 def test_replies_to_near_misses_say_what_to_send(world):

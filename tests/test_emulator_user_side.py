@@ -42,7 +42,9 @@ def test_a_photo_is_uploaded_as_media_and_delivered_as_an_image_message(world, e
     r = emu.call("POST", "/chat/api/image", data={"openid": "o-bob"},
                  files={"image": ("p.jpg", b"\xff\xd8photo", "image/jpeg")})
     assert "凭证" in r.json()["reply"]
-    media_id = CheckIn.get().evidence
+    from models import Evidence
+
+    media_id = Evidence.get().media_id
     assert emu.emulator.platform.get_media(media_id)["content"] == b"\xff\xd8photo"
 
 

@@ -2,8 +2,8 @@
 import datetime as dt
 
 from emulator import inbound
-from models import CheckIn, Staff
-from tests.conftest import bind
+from models import CheckIn, Evidence, Staff
+from tests.conftest import bind, documented
 from tests.test_binding import Clock
 
 PLAN = """
@@ -58,8 +58,10 @@ def test_an_evidence_item_is_completed_by_the_next_photo(make_world, tmp_path):
     reply = world.send(inbound.image("o-bob", "MEDIA-77"))
     assert reply.startswith("✅ 已记录：交一张合影")
     row = CheckIn.get()
-    assert (row.item, row.evidence, row.evidence_type) == ("photo", "MEDIA-77", "image")
-    assert Staff.get(Staff.openid == "o-bob").awaiting is None
+    assert documented() == [("photo", ("MEDIA-77",))] and Evidence.get().kind == "image"
+    # More photos sent with it document it too.
+    assert world.send(inbound.image("o-bob", "MEDIA-78")) == "照片已作为「交一张合影」的凭证存档。"
+    assert documented() == [("photo", ("MEDIA-77", "MEDIA-78"))]
     assert "已记录：讲一次" in world.say("o-bob", "2")  # items without the rule need nothing
 
 
@@ -85,7 +87,7 @@ def test_the_wait_for_a_photo_ends_with_another_command_an_undo_or_the_window(ma
     assert "已记录：讲一次" in world.say("o-bob", "2")
     # The photo documents what was just recorded (item 2), not the item asked about before.
     assert world.send(inbound.image("o-bob", "M-2")) == "照片已作为「讲一次」的凭证存档。"
-    assert [(c.item, c.evidence) for c in CheckIn.select()] == [("talk", "M-2")]
+    assert documented() == [("talk", ("M-2",))]
     assert "需要凭证" in world.say("o-bob", "1")
     assert "还没有打卡" in world.say("o-bob", "撤销 1")  # cancelling ends the wait too
     assert "未存为凭证" in world.send(inbound.image("o-bob", "M-3"))
@@ -95,7 +97,7 @@ def test_the_wait_for_a_photo_ends_with_another_command_an_undo_or_the_window(ma
     assert [c.item for c in CheckIn.select()] == ["talk"]
     assert "需要凭证" in world.say("o-bob", "1")
     assert world.send(inbound.video("o-bob", "V-1")).startswith("✅ 已记录：交一张合影")  # a video serves too
-    assert CheckIn.get(CheckIn.item == "photo").evidence_type == "video"
+    assert Evidence.select().order_by(Evidence.id.desc()).get().kind == "video"
 
 
 def test_a_done_item_asked_about_again_takes_the_next_photo(make_world, tmp_path):
@@ -130,10 +132,9 @@ def test_a_photo_goes_to_what_came_last_the_awaited_item_or_a_check_in(make_worl
     assert "没看懂" in world.say("o-bob", "好的")  # chat, or a look at the progress, changes nothing
     world.send(inbound.event("o-bob", "CLICK", "PROGRESS"))
     assert world.send(inbound.image("o-bob", "P1")).startswith("✅ 已记录：交一张合影")
-    # A second photo sent with it does not fall back to the check-in from before the wait.
-    assert "未存为凭证" in world.send(inbound.image("o-bob", "P1b"))
-    assert [(c.item, c.evidence) for c in CheckIn.select().order_by(CheckIn.item)] == [("photo", "P1"),
-                                                                                        ("talk", None)]
+    # A second photo sent with it documents the same item: not the check-in from before the wait.
+    assert world.send(inbound.image("o-bob", "P1b")) == "照片已作为「交一张合影」的凭证存档。"
+    assert documented() == [("photo", ("P1", "P1b")), ("talk", ())]
     # Asked again about a done item that has no photo: the next photo documents it.
     clock.now += 10 * minute
     world.say("o-bob", "撤销 1")
@@ -149,7 +150,7 @@ def test_a_wait_from_last_year_is_over(make_world, tmp_path):
     assert "需要凭证" in world.say("o-bob", "1")
     clock.now = dt.datetime(2027, 1, 1, 0, 5, tzinfo=tz)
     assert "未存为凭证" in world.send(inbound.image("o-bob", "P1"))  # nor is last year's check-in before it
-    assert [(c.item, c.evidence) for c in CheckIn.select()] == [("talk", None)]
+    assert documented() == [("talk", ())]
 
 
 def test_a_photo_after_a_check_in_of_an_item_since_removed_from_the_plan_is_no_crash(make_world, tmp_path):

@@ -1,0 +1,126 @@
+"""Evidence (凭证) as records: a piece is a photo, voice message, video or text, linked to the
+check-ins it documents (one group photo may document a whole activity's).
+
+A media piece arrives as WeChat's MediaId, which WeChat forgets after 3 days: the media job
+(bot/media.py) fetches it at once. A piece moves pending -> fetching (leased to one fetcher) ->
+stored (the file is in the archive) | lost (expired, 40007, or too large: with the reason,
+and still listed); transient failures go back to pending with a later next_attempt_at.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from peewee import fn
+
+from campaign.clock import from_utc, to_utc
+from models import CheckIn, CheckInEvidence, Evidence, Staff
+from storage.engine import transaction
+
+PENDING, FETCHING, STORED, LOST = "pending", "fetching", "stored", "lost"
+MEDIA_KINDS = ("image", "voice", "video", "shortvideo")
+KINDS = MEDIA_KINDS + ("text",)
+KEPT_BY_WECHAT = dt.timedelta(days=3)  # after this, WeChat answers 40007 for the MediaId
+BACKOFF = (10, 30, 120, 600, 1800)  # seconds before fetch attempts 2, 3, ...
+
+
+@dataclass(frozen=True)
+class Sent:
+    """What a person sent as evidence, before it is a record."""
+
+    kind: str  # image, voice, video, shortvideo, text
+    media_id: str | None = None
+    text: str | None = None  # a text piece, or a voice message's recognition
+
+
+def record(person: Staff, sent: Sent, now: dt.datetime, activity_id: int | None = None) -> Evidence:
+    """A new piece from `person`; media waits for the media job, a text is stored at once."""
+    media = sent.kind in MEDIA_KINDS
+    state = (PENDING if sent.media_id else LOST) if media else STORED
+    return Evidence.create(staff=person.id, department=person.department_id, kind=sent.kind,
+                           media_id=sent.media_id if media else None, text=sent.text, received_at=to_utc(now),
+                           state=state, next_attempt_at=to_utc(now) if state == PENDING else None,
+                           error=None if state != LOST else "the message carried no MediaId", activity=activity_id)
+
+
+def link(piece: Evidence, checkin_ids: list[int]) -> int:
+    """Let `piece` document these check-ins (already documented ones are skipped)."""
+    if not checkin_ids:
+        return 0
+    with transaction():
+        have = {c for (c,) in CheckInEvidence.select(CheckInEvidence.checkin)
+                .where((CheckInEvidence.evidence == piece.id) & CheckInEvidence.checkin.in_(checkin_ids)).tuples()}
+        new = [c for c in checkin_ids if c not in have]
+        if new:
+            CheckInEvidence.insert_many([{"checkin": c, "evidence": piece.id} for c in new]).execute()
+            CheckIn.update(evidence_count=CheckIn.evidence_count + 1).where(CheckIn.id.in_(new)).execute()
+        return len(new)
+
+
+def unlink_all(checkin_ids: list[int]) -> int:
+    """Before check-ins are deleted: the links go with them (the pieces stay in the archive)."""
+    if not checkin_ids:
+        return 0
+    return CheckInEvidence.delete().where(CheckInEvidence.checkin.in_(checkin_ids)).execute()
+
+
+def counts() -> dict[str, int]:
+    """Pieces per state, every state named."""
+    have = dict(Evidence.select(Evidence.state, fn.COUNT(Evidence.id)).group_by(Evidence.state).tuples())
+    return {state: int(have.get(state, 0)) for state in (PENDING, FETCHING, STORED, LOST)}
+
+
+def waiting_or_lost(limit: int = 200) -> list[Evidence]:
+    """The pieces organisers should know of: not yet fetched, and lost (with why)."""
+    return list(Evidence.select(Evidence, Staff).join(Staff)
+                .where(Evidence.state.in_((PENDING, FETCHING, LOST)))
+                .order_by(Evidence.state, Evidence.received_at).limit(limit))
+
+
+# --- the media job's transitions -------------------------------------------------------------
+
+def due(now: dt.datetime, limit: int = 500) -> list[int]:
+    """Ids of pieces to fetch now, oldest first."""
+    return [e.id for e in Evidence.select(Evidence.id)
+            .where((Evidence.state == PENDING) & (Evidence.next_attempt_at <= to_utc(now)))
+            .order_by(Evidence.received_at).limit(limit)]
+
+
+def claim(piece_id: int, owner: str, lease_until: dt.datetime) -> Evidence | None:
+    """pending -> fetching, leased to owner: a conditional UPDATE, so two fetchers never fetch
+    the same piece. None when another got there first."""
+    claimed = (Evidence.update(state=FETCHING, owner=owner, lease_until=to_utc(lease_until),
+                               attempts=Evidence.attempts + 1)
+               .where((Evidence.id == piece_id) & (Evidence.state == PENDING)).execute())
+    return Evidence.get_by_id(piece_id) if claimed == 1 else None
+
+
+def stored(piece_id: int, owner: str, sha256: str, size: int, mime: str, ext: str, thumb: str | None,
+           taken_at: dt.datetime | None) -> None:
+    _finish(piece_id, owner, state=STORED, sha256=sha256, size=size, mime=mime, ext=ext, thumb=thumb,
+            taken_at=taken_at, media_id=None, error=None)
+
+
+def lost(piece_id: int, owner: str, reason: str) -> None:
+    _finish(piece_id, owner, state=LOST, error=reason[:500])
+
+
+def retry(piece: Evidence, owner: str, error: str, now: dt.datetime) -> None:
+    """Back to pending for later; past WeChat's 3 days the piece is lost instead."""
+    if now - from_utc(piece.received_at, now.tzinfo) >= KEPT_BY_WECHAT:
+        lost(piece.id, owner, f"not fetched within WeChat's 3 days (last error: {error})")
+        return
+    delay = BACKOFF[min(piece.attempts - 1, len(BACKOFF) - 1)]
+    _finish(piece.id, owner, state=PENDING, error=error[:500], next_attempt_at=to_utc(now) + dt.timedelta(seconds=delay))
+
+
+def release_stale(now: dt.datetime) -> int:
+    """Pieces left fetching by a fetcher that stopped (its lease is over) are fetched again:
+    unlike a message, fetching twice sends nobody anything."""
+    return (Evidence.update(state=PENDING, lease_until=None, owner=None)
+            .where((Evidence.state == FETCHING) & (Evidence.lease_until < to_utc(now))).execute())
+
+
+def _finish(piece_id: int, owner: str, **changes) -> None:
+    (Evidence.update(lease_until=None, **changes)
+     .where((Evidence.id == piece_id) & (Evidence.state == FETCHING) & (Evidence.owner == owner)).execute())
