@@ -77,6 +77,10 @@ class StorageConfig:
     # Files that hold phone numbers or live codes (binding-code sheets), written mode 0600 in
     # a folder only its owner can open.
     private_dir: str = "data/private"
+    # The evidence archive: photos, voice and video fetched from WeChat, kept by content.
+    media_dir: str = "data/media"
+    # Files fetched at once by the media job.
+    media_concurrency: int = 8
 
 
 @dataclass(frozen=True)
@@ -290,9 +294,11 @@ def validate(cfg: Config) -> Config:
         if not 1 <= getattr(b, key) <= high:
             raise ConfigError(f"binding.{key}: must be from 1 to {high}, got {getattr(b, key)}")
     _validate_push(cfg.push)
-    for key in ("spool_dir", "private_dir"):
+    for key in ("spool_dir", "private_dir", "media_dir"):
         if not getattr(cfg.storage, key).strip():
             raise ConfigError(f"storage.{key}: give a folder (relative to the config file's, or absolute)")
+    if not 1 <= cfg.storage.media_concurrency <= 64:
+        raise ConfigError(f"storage.media_concurrency: must be from 1 to 64, got {cfg.storage.media_concurrency}")
     _check_account(cfg)
     return cfg
 

@@ -3,6 +3,7 @@ the plan source, the clock, and the parts every side shares: one outbound client
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Callable
@@ -10,12 +11,17 @@ from typing import Callable
 from flask import current_app
 
 from bot.client import Client, build_client
+from bot.media import Fetcher
 from bot.security import Envelope
 from bot.spool import Spool
+from campaign.archive import Archive
 from campaign.binding import BindPolicy
 from campaign.plan import Plan, PlanSource
 from config import Config
 from schedules.jobs import Jobs
+from storage.engine import db
+
+log = logging.getLogger("tuanjie")
 
 
 @dataclass(frozen=True)
@@ -50,10 +56,25 @@ class Runtime:
         return Spool(self.config.path(self.config.storage.spool_dir))
 
     @cached_property
+    def archive(self) -> Archive:
+        """The evidence archive's files (this machine's disk)."""
+        return Archive(self.config.path(self.config.storage.media_dir))
+
+    @cached_property
     def jobs(self) -> Jobs:
         from bot.webhook import drain
 
-        return Jobs(self.config, self.plans, self.client, extra={"spool": lambda now: drain(self)})
+        return Jobs(self.config, self.plans, self.client,
+                    extra={"spool": (lambda now: drain(self), 10), "media": (self.fetch_media, 5)})
+
+    def fetch_media(self, now: dt.datetime) -> int:
+        """The media job: what people sent as evidence, from WeChat into the archive."""
+        offset = now - self.clock()  # run-job --now: the job's clock starts there and runs on
+        summary = Fetcher(self.client, self.archive, self.config.storage.media_concurrency,
+                          lambda: self.clock() + offset).run(connection=db.connection_context)
+        if summary.stored or summary.lost or summary.retry:
+            log.info("media: %s", summary.describe())
+        return summary.stored
 
 
 def runtime() -> Runtime:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from dataclasses import dataclass
 
 import requests
@@ -29,6 +30,9 @@ from config import Config, WechatConfig
 __all__ = ["Client", "build_client", "WeChatError", "TransportError", "TRANSPORT", "QUOTA", "mask_token"]
 
 TIMEOUT = (3.05, 10)  # connect, read: seconds
+DOWNLOAD_SECONDS = 60  # a media file, start to end
+CHUNK = 1 << 16
+MEDIA_TYPES = ("image/", "audio/", "video/", "voice/")
 TOKEN_ERRORS = frozenset({40001, 40014, 42001})
 # Retrying cannot help: not following, refused, bad openid, bad data, bad template, bad media.
 PERMANENT = frozenset({43004, 43101, 40003, 47003, 47001, 40037, 40007, 45015, 45047})
@@ -166,6 +170,71 @@ class Client:
 
     def create_menu(self, menu: dict) -> None:
         self.call("POST", "menu/create", menu)
+
+    # media: wechatpy's media.download has no timeout, reads the whole body into memory and
+    # returns a dict for a video; this streams, with a deadline, and follows a video's URL.
+    def download_media(self, media_id: str, sink, seconds: float = DOWNLOAD_SECONDS) -> str:
+        """Stream a user's media into sink.write(chunk): an image's or a voice message's file,
+        or a video's, from the URL media/get answers with. Returns the Content-Type."""
+        deadline = time.monotonic() + seconds
+        token = self.token()
+        for attempt in (1, 2):
+            r = self._request("GET", f"{self.base}/cgi-bin/media/get", stream=True,
+                              params={"access_token": token, "media_id": media_id})
+            with r:
+                first, chunks = self._first_chunk(r, deadline)
+                if not first.lstrip().startswith(b"{") or r.headers.get("Content-Type", "").startswith(MEDIA_TYPES):
+                    return self._copy(r, first, chunks, sink, deadline)
+                try:
+                    data = self._check_json(first + b"".join(chunks))
+                except WeChatError as exc:
+                    if exc.errcode in TOKEN_ERRORS and attempt == 1:
+                        token = self.token(failed=token)
+                        continue
+                    raise
+            url = data.get("video_url")
+            if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+                raise WeChatError(-3, "media/get answered JSON with neither a file nor a video_url", permanent=True)
+            with self._request("GET", url, stream=True) as video:
+                first, chunks = self._first_chunk(video, deadline)
+                return self._copy(video, first, chunks, sink, deadline)
+        raise AssertionError("unreachable")
+
+    def _first_chunk(self, r: requests.Response, deadline: float):
+        if r.status_code >= 500:
+            raise WeChatError(r.status_code, f"HTTP {r.status_code}", permanent=False)
+        chunks = self._chunks(r, deadline)
+        return next(chunks, b""), chunks
+
+    @staticmethod
+    def _chunks(r: requests.Response, deadline: float):
+        try:
+            for chunk in r.iter_content(CHUNK):
+                if time.monotonic() > deadline:
+                    raise WeChatError(TRANSPORT, "download took too long; will try again", permanent=False)
+                yield chunk
+        except requests.RequestException as exc:
+            raise TransportError(exc) from None
+
+    @staticmethod
+    def _copy(r: requests.Response, first: bytes, chunks, sink, deadline: float) -> str:
+        if r.status_code != 200:
+            raise WeChatError(-3, f"HTTP {r.status_code} for a media file", permanent=False)
+        sink.write(first)
+        for chunk in chunks:
+            sink.write(chunk)
+        return r.headers.get("Content-Type", "application/octet-stream")
+
+    @classmethod
+    def _check_json(cls, body: bytes) -> dict:
+        try:
+            data = json.loads(body.decode("utf-8"))
+        except (ValueError, UnicodeDecodeError):
+            raise WeChatError(-3, "media/get: not JSON and not a file", permanent=False) from None
+        errcode = int(data.get("errcode", 0) or 0)
+        if errcode:
+            raise WeChatError(errcode, str(data.get("errmsg", "")), classify(errcode))
+        return data
 
 
 

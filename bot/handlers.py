@@ -363,4 +363,7 @@ def stats_text(person, ctx: Context, checklist: Checklist) -> str:
                   for n, d in enumerate(view.lowest, start=1)]
     else:
         lines.append(T.STATS_ALL_MET)
+    lost = evidence.counts()[evidence.LOST]
+    if lost:
+        lines.append(T.STATS_LOST.format(lost=lost))
     return "\n".join(lines)

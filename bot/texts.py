@@ -67,6 +67,7 @@ STATS_HEAD = "「{checklist}」参与率 {rate}（{participants}/{eligible}）�
 STATS_DONE = "完成全部项目 {rate}（{completed}/{eligible}）"
 STATS_LOWEST = "参与率最低的部门（未达目标）："
 STATS_ALL_MET = "各部门参与率均已达到目标。"
+STATS_LOST = "另有 {lost} 份凭证未能存档（微信已删除或文件过大）。"
 NO_SUCH_CHECKLIST = "没有「{word}」清单。可统计：{names}，如「统计 {example}」。"
 STATS_DEPT = "{n}. {name} {rate}（{participants}/{eligible}）"
 STATS_LEADER_HEAD = "{dept}「{checklist}」参与率 {rate}（{participants}/{eligible}），目标 {target}"

@@ -7,7 +7,8 @@ from pathlib import Path
 import click
 from flask.cli import AppGroup
 
-from campaign import binding, people, roster
+from campaign import binding, evidence, people, roster
+from campaign.clock import from_utc
 from commands import register, require_department, runtime, upgrade_schema, with_db
 from config import APP_ROOT
 
@@ -178,6 +179,21 @@ def _line(person) -> str:
 
 
 cli.add_command(staff)
+
+
+@cli.command("evidence")
+@click.option("--all", "show_all", is_flag=True, help="list every piece waiting or lost, not the first 50")
+@with_db
+def evidence_list(show_all):
+    """The evidence archive: pieces per state, and those still to fetch or lost (with why)."""
+    rt = runtime()
+    counts = evidence.counts()
+    click.echo("evidence: " + ", ".join(f"{state} {n}" for state, n in counts.items()))
+    pieces = evidence.waiting_or_lost(limit=100_000 if show_all else 50)
+    for piece in pieces:
+        at = from_utc(piece.received_at, rt.config.tz)
+        why = f"  {piece.error}" if piece.error else ""
+        click.echo(f"{piece.state:<8} {at:%Y-%m-%d %H:%M}  {piece.staff.name}  {piece.kind}{why}")
 
 
 def init_app(app) -> None:

@@ -158,9 +158,22 @@ def media_upload():
 @bp.get("/cgi-bin/media/get")
 @endpoint("media/get")
 def media_get():
-    m = emu().platform.get_media(request.args.get("media_id", ""))
+    """An image or voice message's file; for a video, JSON naming the URL to fetch it from, as
+    the platform answers (wechatpy's media.download returns that dict instead of a file)."""
+    media_id = request.args.get("media_id", "")
+    m = emu().platform.get_media(media_id)
+    if m["type"] in ("video", "shortvideo"):
+        return {"video_url": f"{request.host_url.rstrip('/')}/_emu/video/{media_id}"}
     return Response(m["content"], content_type=m["mimetype"] or "application/octet-stream",
                     headers={"Content-Disposition": f'attachment; filename="{m["filename"]}"'})
+
+
+@bp.get("/_emu/video/<media_id>")
+@endpoint("video", needs_token=False)
+def video_file(media_id):
+    """The CDN address media/get names for a video: the file, no token needed."""
+    m = emu().platform.get_media(media_id)
+    return Response(m["content"], content_type=m["mimetype"] or "video/mp4")
 
 
 @bp.post("/cgi-bin/menu/create")

@@ -118,6 +118,26 @@ def send_image():
     return jsonify(_deliver(openid, inbound.image(openid, media_id, pic_url=pic_url)))
 
 
+@bp.post("/chat/api/voice")
+def send_voice():
+    """A voice message: an uploaded recording (AMR, as WeChat keeps voice), or a short silent
+    one, with the text voice recognition would give (empty: recognition had nothing)."""
+    openid = _openid()
+    body = request.get_json(silent=True) or request.form
+    recognition = (body.get("recognition") or "").strip()
+    upload = request.files.get("voice")
+    content = upload.read() if upload is not None else SILENT_AMR
+    e = emu()
+    e.platform.open_window(openid, "message")
+    media = e.platform.add_media("voice", content, "voice.amr", "audio/amr")
+    e.chat.push(openid, "user", "voice", recognition or "（语音）")
+    return jsonify(_deliver(openid, inbound.voice(openid, media["media_id"], recognition=recognition or None)))
+
+
+# One second of silence in AMR-NB (the header, then 50 frames of the 'no data' kind).
+SILENT_AMR = b"#!AMR\n" + b"\x7c" * 50
+
+
 @bp.get("/chat/media/<media_id>")
 def media(media_id):
     try:

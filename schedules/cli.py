@@ -75,7 +75,8 @@ def list_jobs(days, now_text):
         start = max(now, dt.datetime(year, 1, 1, tzinfo=rt.config.tz))
         upcoming += occurrences(plan, cal, rt.config.tz, start, min(end, dt.datetime(year, 12, 31, 23, 59, 59,
                                                                                    tzinfo=rt.config.tz)))
-    click.echo("scheduler: remind every minute at :00, send at :05, prune hourly at :17, spool every 10 s")
+    click.echo("scheduler: remind every minute at :00, send at :05, prune hourly at :17, "
+               + ", ".join(f"{name} every {seconds} s" for name, (_, seconds) in jobs.extra.items()))
     click.echo(_outbox_line(now))
     for firing in upcoming:
         r = firing.reminder

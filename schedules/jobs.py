@@ -27,9 +27,10 @@ LOOKBACK = dt.timedelta(days=35)  # how far back a restarted scheduler looks for
 
 class Jobs:
     def __init__(self, config: Config, plans: PlanSource | None = None, client: Client | None = None,
-                 extra: dict[str, Callable[[dt.datetime], int]] | None = None):
+                 extra: dict[str, tuple[Callable[[dt.datetime], int], int]] | None = None):
         self.config = config
-        self.extra = extra or {}  # jobs of other packages, run the same way (spool: bot/webhook.drain)
+        # Jobs of other packages, run the same way every so many seconds (spool, media).
+        self.extra = extra or {}
         self.plans = plans or PlanSource(config.plan_path)
         self.client = client or build_client(config)
         self.bind_policy = BindPolicy.of(config.binding)
@@ -107,7 +108,8 @@ class Jobs:
             return prune_failures(now, self.bind_policy)
 
     def registry(self) -> dict[str, Callable[[dt.datetime], int]]:
-        return {"remind": self.remind, "send": self.send, "prune": self.prune, **self.extra}
+        return {"remind": self.remind, "send": self.send, "prune": self.prune,
+                **{name: job for name, (job, _) in self.extra.items()}}
 
 
 def register(scheduler, jobs: Jobs) -> None:
@@ -126,5 +128,5 @@ def register(scheduler, jobs: Jobs) -> None:
     scheduler.add_job(wrap("remind", jobs.remind), "cron", second=0, id="remind", **common)
     scheduler.add_job(wrap("send", jobs.send), "cron", second=5, id="send", **common)
     scheduler.add_job(wrap("prune", jobs.prune), "cron", minute=17, id="prune", **common)
-    for name, job in jobs.extra.items():  # every few seconds: spool, media
-        scheduler.add_job(wrap(name, job), "interval", seconds=10, id=name, **common)
+    for name, (job, seconds) in jobs.extra.items():  # every few seconds: spool, media
+        scheduler.add_job(wrap(name, job), "interval", seconds=seconds, id=name, **common)
