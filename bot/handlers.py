@@ -13,13 +13,15 @@ from dataclasses import dataclass
 from bot import menu
 from bot import texts as T
 from bot.inbound import Inbound
-from campaign import access, binding, checkins, evidence, outbox, people, stats
+from campaign import access, binding, checkins, collective, evidence, outbox, people, stats
 from campaign.clock import md
 from campaign.plan import Checklist, Plan, normalise, number_word
 
 _BIND = re.compile(r"^(?:绑定|bind)(.*)$", re.I)
 _CHECKIN = re.compile(r"^(?:打卡|签到)(.*)$")
 _UNDO = re.compile(r"^(?:撤销|取消|undo)(.*)$", re.I)
+_COLLECTIVE = re.compile(r"^(?:集体打卡|集体签到)(.*)$")
+_COLLECTIVE_UNDO = re.compile(r"^撤销集体(.*)$")
 _PROGRESS = {"进度", "我的进度", "查看进度"}
 _HELP = {"帮助", "help", "?", "菜单", "指令"}
 _STATS = {"统计", "参与率", "stats"}
@@ -60,7 +62,7 @@ def handle(msg: Inbound, ctx: Context) -> str | None:
         return T.OFF_ROSTER
     if msg.type in checkins.EVIDENCE_TYPES and not text:
         return evidence_reply(checkins.attach_evidence(person, ctx.plan, _sent(msg), ctx.now))
-    reply = on_command(person, text, ctx, _several(raw, ctx.plan)) if text else None
+    reply = on_command(person, text, ctx, _several(raw, ctx.plan), raw) if text else None
     if reply in (None, T.HINT) and (msg.type == "voice" or len(raw.strip()) >= checkins.LONG_TEXT):
         # A voice message, or a long text, that is no command: evidence for what was just done.
         result = checkins.attach_evidence(person, ctx.plan, _sent(msg), ctx.now)
@@ -138,10 +140,13 @@ def bind_reply(openid: str, code: str, ctx: Context) -> str:
     return text.format(dept=person.department.name, name=person.name)
 
 
-def on_command(person, text: str, ctx: Context, several: bool = False) -> str:
+def on_command(person, text: str, ctx: Context, several: bool = False, raw: str = "") -> str:
     m = _CHECKIN.match(text)
     if m:
         return check_in(person, m.group(1), ctx, bare=False, several=several)
+    collective_reply = collective_command(person, text, raw, ctx)
+    if collective_reply is not None:
+        return collective_reply
     if not (text in _HELP or text in _PROGRESS or text in _STATS or _STATS_OF.match(text) or _UNDO.match(text)
             or any(text.startswith(word) for word in _PROGRESS)):
         return check_in(person, text, ctx, bare=True, several=several)
@@ -157,6 +162,106 @@ def on_command(person, text: str, ctx: Context, several: bool = False) -> str:
     if m:
         return undo(person, m.group(1), ctx, several)
     return progress_text(person, ctx)  # "进度", "进度 结对": progress lists every checklist
+
+
+def collective_command(person, text: str, raw: str, ctx: Context) -> str | None:
+    """集体打卡, 撤销集体, and the draft's conversation (the list, 确认, 取消); None otherwise.
+    Only leaders and organisers have drafts: staff cost no query here."""
+    m = _COLLECTIVE_UNDO.match(text)
+    if m:
+        return collective_undo(person, m.group(1).strip(_PUNCT), ctx)
+    m = _COLLECTIVE.match(text)
+    if m:
+        return collective_start(person, m.group(1).strip(_PUNCT), ctx)
+    if access.scope_of(person) is None:
+        return None
+    draft = collective.open_draft(person, ctx.now)
+    if draft is None:
+        return None
+    if text in ("确认", "确定", "ok"):
+        return collective_confirm(person, draft, ctx)
+    if text in ("取消", "放弃"):
+        collective.cancel(draft)
+        return T.COLLECTIVE_CANCELLED
+    if _is_command(text) or all(number_word(w) is not None for w in _SEPARATORS.split(text) if w):
+        return None  # a command, or "1": their own check-in, not a list of names
+    return proposal_text(collective.propose(draft, raw))
+
+
+def _is_command(text: str) -> bool:
+    return bool(text in _HELP or text in _PROGRESS or text in _STATS or _STATS_OF.match(text) or _UNDO.match(text)
+                or _CHECKIN.match(text) or any(text.startswith(word) for word in _PROGRESS))
+
+
+def collective_start(person, words: str, ctx: Context) -> str:
+    named, rest = _department_prefix(words)
+    try:
+        department = collective.department_for(person, named)
+    except collective.Refused as exc:
+        if str(exc) == "name the department":
+            return T.COLLECTIVE_NAME_DEPT.format(example=(people.department_names(1) or ["办公室"])[0])
+        return T.COLLECTIVE_OWN_DEPT if str(exc) == "own department only" else T.COLLECTIVE_REFUSED
+    checklist, rest = resolve(ctx.plan, rest)
+    item = checklist.find_item(rest) if rest else None
+    if item is None:
+        other = next((c.short for c in ctx.plan.checklists if not c.main), checklist.short)
+        return T.COLLECTIVE_USAGE.format(short=other)
+    if not checklist.is_open(ctx.today):
+        return T.CLOSED.format(checklist=checklist.name, opens=md(checklist.opens), closes=md(checklist.closes))
+    collective.start(person, department, checklist, item, ctx.now)
+    size = people.counted_in(department.id)
+    return T.COLLECTIVE_START.format(dept=department.name, item=item.name, n=size)
+
+
+def _department_prefix(words: str):
+    """(the department a collective command names first, the rest): longest name first."""
+    for name in sorted(people.department_names(), key=len, reverse=True):
+        if words.startswith(normalise(name)):
+            return people.department_named(name), words[len(normalise(name)):].strip(_PUNCT)
+    return None, words
+
+
+def proposal_text(p: collective.Proposal) -> str:
+    lines = []
+    if p.credited:
+        lines.append(T.COLLECTIVE_CREDITED.format(n=len(p.credited), names=_names(p.credited)))
+    if p.kept:
+        lines.append(T.COLLECTIVE_KEPT.format(n=len(p.kept), names=_names(p.kept)))
+    if p.unknown:
+        lines.append(T.COLLECTIVE_UNKNOWN.format(words="、".join(p.unknown[:10])))
+    for name, same in p.ambiguous.items():
+        lines.append(T.COLLECTIVE_AMBIGUOUS.format(n=len(same), name=name, phones="、".join(s.phone for s in same)))
+    if not (p.credited or p.kept):
+        return "\n".join(lines[1:] + [T.COLLECTIVE_NOBODY]) if lines else T.COLLECTIVE_NOBODY
+    return "\n".join(lines + [T.COLLECTIVE_CONFIRM])
+
+
+def _names(people_list, limit: int = 20) -> str:
+    return "、".join(p.name for p in people_list[:limit]) + ("等" if len(people_list) > limit else "")
+
+
+def collective_confirm(person, draft, ctx: Context) -> str:
+    done = collective.confirm(person, draft, ctx.now)
+    if done is None:
+        return T.COLLECTIVE_LIST_FIRST
+    found = ctx.plan.item_of(draft.checklist, draft.item)
+    return T.COLLECTIVE_DONE.format(dept=draft.department.name, item=found[1].name if found else draft.item,
+                                    n=done.created + done.kept, id=draft.id)
+
+
+def collective_undo(person, words: str, ctx: Context) -> str:
+    number = number_word(words) if words else None
+    if number is None:
+        return T.COLLECTIVE_NO_SUCH.format(n=words or "?")
+    try:
+        activity = collective.undo(person, number, ctx.now)
+    except LookupError:
+        return T.COLLECTIVE_NO_SUCH.format(n=number)
+    except collective.Refused:
+        return T.COLLECTIVE_NOT_YOURS
+    found = ctx.plan.item_of(activity.checklist, activity.item)
+    return T.COLLECTIVE_UNDONE.format(id=activity.id, dept=activity.department.name,
+                                      item=found[1].name if found else activity.item)
 
 
 def resolve(plan: Plan, words: str) -> tuple[Checklist, str]:
@@ -192,6 +297,8 @@ def check_in(person, words: str, ctx: Context, bare: bool, several: bool = False
     if len(halves) > 1:  # "全家福书信": two items run together
         return T.ONE_AT_A_TIME.format(command=_command_for(checklist), n=1)
     item = checklist.find_item(rest) or next(iter(halves), None)
+    if item is not None and checklist.collective:  # done by a 集体打卡, not one by one
+        return T.COLLECTIVE_ONLY.format(checklist=checklist.name)
     if item is not None:
         return check_in_reply(checkins.check_in(person, checklist, item, ctx.now))
     if number_word(rest) is not None:  # "6" on a list of five
@@ -279,13 +386,15 @@ def evidence_reply(result: checkins.EvidenceResult) -> str:
     kind = T.EVIDENCE_KINDS[result.kind]
     if result.check_in is not None:
         return check_in_reply(result.check_in)
+    if result.activity is not None:
+        return T.EVIDENCE_SAVED_ACTIVITY.format(kind=kind, item=result.item.name if result.item else "")
     if result.outcome == checkins.NO_TARGET:
         return T.EVIDENCE_NO_TARGET.format(kind=kind)
     return T.EVIDENCE_SAVED.format(kind=kind, item=result.item.name)
 
 
 def checklist_text(person, checklist: Checklist, ctx: Context) -> str:
-    done = checkins.done_items(person, checklist)
+    done = checkins.done_for(person, checklist)
     lines = [T.LIST_HEAD.format(checklist=checklist.name, done=len(done), total=len(checklist.items))]
     first_pending = None
     for n, item in enumerate(checklist.items, start=1):
@@ -322,7 +431,9 @@ def help_text(plan: Plan, person) -> str:
     if scope is None:
         return text
     example = others[0].short if others else main.short
-    return text + "\n" + T.HELP_STATS.format(scope="全单位" if scope.whole_unit else "本部门", example=example)
+    where = "全单位" if scope.whole_unit else "本部门"
+    return "\n".join([text, T.HELP_STATS.format(scope=where, example=example),
+                      T.HELP_COLLECTIVE.format(scope="为任一部门记" if scope.whole_unit else "为本部门记")])
 
 
 def stats_of_text(person, word: str, ctx: Context) -> str:

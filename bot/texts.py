@@ -31,6 +31,7 @@ HELP = (
 )
 HELP_OTHERS = "其他清单：{examples}"
 HELP_STATS = "统计：{scope}参与情况（统计 {example}：其他清单）"
+HELP_COLLECTIVE = "集体打卡 1：{scope}一次集体活动，记入参加的人"
 
 LIST_HEAD = "「{checklist}」打卡（已完成 {done}/{total}）"
 LIST_FOOT_MAIN = "回复序号打卡，如「{n}」"
@@ -56,6 +57,28 @@ CLOSED_UNDO = "「{checklist}」不在开放期（{opens}—{closes}），暂不
 NEED_EVIDENCE = "「{item}」需要凭证：请在30分钟内直接发送照片或视频，收到即记为完成。"
 
 EVIDENCE_SAVED = "{kind}已作为「{item}」的凭证存档。"
+EVIDENCE_SAVED_ACTIVITY = "{kind}已作为集体打卡「{item}」的凭证存档，记入的每个人都有了这份凭证。"
+
+COLLECTIVE_START = ("集体打卡：{dept}「{item}」。\n请回复参加人员：「全部」（本部门 {n} 人），或姓名、手机号，"
+                    "用空格或顿号分开。回复「取消」放弃。")
+COLLECTIVE_CREDITED = "将记入 {n} 人：{names}"
+COLLECTIVE_KEPT = "已打过卡的 {n} 人保留原记录并补充凭证：{names}"
+COLLECTIVE_UNKNOWN = "本部门没有：{words}"
+COLLECTIVE_AMBIGUOUS = "有 {n} 人叫{name}（{phones}），请改用手机号"
+COLLECTIVE_CONFIRM = "回复「确认」记入，或重新发送名单。"
+COLLECTIVE_NOBODY = "名单里没有可以记入的人，请重新发送，或回复「取消」。"
+COLLECTIVE_LIST_FIRST = "请先回复参加人员名单（或「全部」），再「确认」。"
+COLLECTIVE_DONE = ("已记入：{dept}「{item}」{n} 人（集体打卡 {id} 号）。\n30分钟内发送照片即作为全体的凭证；"
+                   "撤销请回复「撤销集体 {id}」。")
+COLLECTIVE_CANCELLED = "已取消这次集体打卡，没有记入任何人。"
+COLLECTIVE_UNDONE = "已撤销集体打卡 {id} 号：{dept}「{item}」。"
+COLLECTIVE_REFUSED = "集体打卡仅限部门负责人（本部门）和组织者。"
+COLLECTIVE_NAME_DEPT = "请写明部门，如「集体打卡 {example} 1」。"
+COLLECTIVE_OWN_DEPT = "部门负责人只能为本部门集体打卡。"
+COLLECTIVE_NOT_YOURS = "只能撤销自己记录的集体打卡（组织者可撤销全部）。"
+COLLECTIVE_NO_SUCH = "没有编号为 {n} 的集体打卡。请回复「撤销集体 编号」。"
+COLLECTIVE_USAGE = "请回复「集体打卡 序号」，如「集体打卡 1」或「集体打卡 {short} 1」。"
+COLLECTIVE_ONLY = "「{checklist}」由部门负责人集体打卡，请联系本部门负责人。"
 EVIDENCE_NO_TARGET = "{kind}未存为凭证：先回复要存的那一项（如「打卡 1」，已完成的也可以），再发{kind}。"
 EVIDENCE_KINDS = {"image": "照片", "video": "视频", "shortvideo": "视频", "voice": "语音", "text": "文字"}
 

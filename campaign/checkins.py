@@ -9,10 +9,10 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from campaign import evidence, people, stats
+from campaign import collective, evidence, people, stats
 from campaign.clock import from_utc, to_utc
 from campaign.plan import Checklist, Item, Plan
-from models import CheckIn, Staff
+from models import Activity, CheckIn, Staff
 from storage.engine import transaction
 from storage.prepared import Prepared
 
@@ -60,6 +60,7 @@ class EvidenceResult:
     kind: str  # image, video, shortvideo, voice, text
     item: Item | None = None
     check_in: CheckInResult | None = None
+    activity: int | None = None  # the collective check-in it documents
 
 
 @dataclass(frozen=True)
@@ -79,8 +80,6 @@ _DONE_EVIDENCE = Prepared(CheckIn, lambda p: CheckIn.select(CheckIn.item, CheckI
 _ADD = Prepared(CheckIn, lambda p: CheckIn.insert(
     staff=p.staff, department=p.department, checklist=p.checklist, item=p.item, year=p.year,
     created_at=p.created_at, evidence_count=0).on_conflict_ignore())
-_AWAIT = Prepared(Staff, lambda p: Staff.update(awaiting=p.awaiting, awaiting_at=p.awaiting_at)
-                  .where(Staff.id == p.id))
 _LISTING = Prepared(Staff, lambda p: Staff.update(listing=p.listing, listing_at=p.listing_at)
                     .where(Staff.id == p.id))
 
@@ -135,8 +134,23 @@ def undo(person: Staff, checklist: Checklist, item: Item, now: dt.datetime) -> U
         return UndoResult(UNDONE, checklist, item, done, len(checklist.items), mine.evidence_count > 0)
 
 
+def department_done(department_id: int, checklist: Checklist) -> set[str]:
+    """Keys of a collective checklist's items the department has done (anyone's check-in)."""
+    keys = {i.key for i in checklist.items}
+    rows = CheckIn.select(CheckIn.item).distinct().where(
+        (CheckIn.department == department_id) & (CheckIn.checklist == checklist.record_key)
+        & (CheckIn.year == checklist.year)).tuples()
+    return {item for (item,) in rows} & keys
+
+
+def done_for(person: Staff, checklist: Checklist) -> set[str]:
+    """What counts as done for the person: their own items, or their department's on a
+    collective checklist."""
+    return department_done(person.department_id, checklist) if checklist.collective else done_items(person, checklist)
+
+
 def progress(person: Staff, plan: Plan) -> Progress:
-    lists = [(c, len(done_items(person, c))) for c in plan.checklists]
+    lists = [(c, len(done_for(person, c))) for c in plan.checklists]
     department = stats.report(plan.main, plan.target, person.department_id).overall
     return Progress(lists, department, people.is_counted(person))
 
@@ -187,6 +201,11 @@ def attach_evidence(person: Staff, plan: Plan, sent: evidence.Sent, now: dt.date
     longer in the plan)."""
     with transaction():
         since = to_utc(now) - EVIDENCE_WINDOW
+        activity = _awaited_activity(person, since)
+        if activity is not None:  # photos of a collective check-in just recorded
+            collective.document(activity, person, sent, now)
+            found = plan.item_of(activity.checklist, activity.item)
+            return EvidenceResult(SAVED, sent.kind, found[1] if found else None, activity=activity.id)
         awaited = _awaited(person, plan, now, since)
         if awaited is None and person.awaiting_at is not None and person.awaiting_at > since:
             since = person.awaiting_at
@@ -216,11 +235,17 @@ def _document(person: Staff, checklist: Checklist, item: Item, sent: evidence.Se
     _wait(person, _target(checklist, item), now)
 
 
+def _awaited_activity(person: Staff, since: dt.datetime) -> Activity | None:
+    if not (person.awaiting or "").startswith("activity:") or person.awaiting_at is None or person.awaiting_at < since:
+        return None
+    return Activity.get_or_none((Activity.id == int(person.awaiting.split(":", 1)[1])) & (Activity.state == "done"))
+
+
 def _awaited(person: Staff, plan: Plan, now: dt.datetime, since: dt.datetime) -> tuple[Checklist, Item, dt.datetime] | None:
     """(checklist, item, since when) of the person's wait for a photo, if it still holds: within
     the window and asked in this campaign year (a wait from 23:50 on 31 December is over)."""
     at = person.awaiting_at
-    if not person.awaiting or at is None or at < since:
+    if not person.awaiting or at is None or at < since or person.awaiting.startswith("activity:"):
         return None
     if from_utc(at, now.tzinfo).year != now.year:
         return None
@@ -234,10 +259,7 @@ def _target(checklist: Checklist, item: Item) -> str:
 
 
 def _wait(person: Staff, target: str | None, now: dt.datetime) -> None:
-    """Set (or with None, end) the item the person's next photo belongs to."""
-    at = to_utc(now)
-    _AWAIT.execute(awaiting=target, awaiting_at=at, id=person.id)
-    person.awaiting, person.awaiting_at = target, at
+    people.await_evidence(person, target, now)
 
 
 def _mine(person: Staff, checklist: Checklist, item: Item, query=None):

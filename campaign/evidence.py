@@ -64,6 +64,22 @@ def unlink_all(checkin_ids: list[int]) -> int:
     return CheckInEvidence.delete().where(CheckInEvidence.checkin.in_(checkin_ids)).execute()
 
 
+def unlink_activity(activity_id: int, checkin_ids: list[int]) -> int:
+    """An activity undone: its pieces no longer document these check-ins (they stay archived)."""
+    pieces = [e for (e,) in Evidence.select(Evidence.id).where(Evidence.activity == activity_id).tuples()]
+    if not pieces or not checkin_ids:
+        return 0
+    with transaction():
+        links = CheckInEvidence.select().where(CheckInEvidence.evidence.in_(pieces)
+                                               & CheckInEvidence.checkin.in_(checkin_ids))
+        touched = [link.checkin_id for link in links]
+        for checkin in set(touched):
+            CheckIn.update(evidence_count=CheckIn.evidence_count - touched.count(checkin)) \
+                .where(CheckIn.id == checkin).execute()
+        return CheckInEvidence.delete().where(CheckInEvidence.evidence.in_(pieces)
+                                              & CheckInEvidence.checkin.in_(checkin_ids)).execute()
+
+
 def counts() -> dict[str, int]:
     """Pieces per state, every state named."""
     have = dict(Evidence.select(Evidence.state, fn.COUNT(Evidence.id)).group_by(Evidence.state).tuples())

@@ -16,6 +16,8 @@ EXEMPT, LEFT = "exempt", "left"
 NOT_COUNTED = (EXEMPT, LEFT)
 
 _BY_OPENID = Prepared(Staff, lambda p: Staff.select().where(Staff.openid == p.openid))
+_AWAIT = Prepared(Staff, lambda p: Staff.update(awaiting=p.awaiting, awaiting_at=p.awaiting_at)
+                  .where(Staff.id == p.id))
 
 
 def counted():
@@ -50,6 +52,16 @@ def department_names(limit: int | None = None) -> list[str]:
     if limit is not None:
         query = query.limit(limit)
     return [d.name for d in query]
+
+
+def await_evidence(person: Staff, target: str | None, now) -> None:
+    """Set (or with None, end) what the person's next photo documents: "checklist/item", or
+    "activity:<id>" (a collective check-in they just recorded). The rules are campaign.checkins'."""
+    from campaign.clock import to_utc
+
+    at = to_utc(now)
+    _AWAIT.execute(awaiting=target, awaiting_at=at, id=person.id)
+    person.awaiting, person.awaiting_at = target, at
 
 
 def move(person: Staff, department_id: int) -> None:
@@ -113,6 +125,11 @@ def absent_from(phones: frozenset) -> list[Staff]:
 def mark_left(people: list[Staff]) -> int:
     with transaction():
         return Staff.update(status=LEFT).where(Staff.id.in_([p.id for p in people])).execute() if people else 0
+
+
+def counted_in(department_id: int) -> int:
+    """How many people of the department count (eligible)."""
+    return Staff.select().where((Staff.department == department_id) & counted()).count()
 
 
 def on_roster_count() -> int:

@@ -57,10 +57,13 @@ class Report:
     overall: Rate
     departments: list[DepartmentRate]
     items: list[tuple[str, str, int]]  # (key, name, number of eligible people done)
+    unit: str = "people"  # what the figures count: people, or departments (a collective checklist)
 
     def as_dict(self) -> dict:
         return {
-            "checklist": {"key": self.checklist.key, "name": self.checklist.name},
+            "checklist": {"key": self.checklist.key, "name": self.checklist.name,
+                          **({"half": self.checklist.half} if self.checklist.half else {})},
+            "counts": self.unit,
             "target": self.target,
             "overall": self.overall.as_dict(),
             "departments": [{"name": d.name, **Rate.as_dict(d)} for d in self.departments],
@@ -75,22 +78,30 @@ def _eligible_checkins(checklist: Checklist, department_id: int | None = None):
     # check-in. The list is the whole unit's even for one department: a check-in's stored
     # department could predate a move, and an exempt person counts nowhere.
     not_eligible = Staff.select(Staff.id).where(people.not_counted())
-    query = CheckIn.select().where((CheckIn.checklist == checklist.key) & (CheckIn.year == checklist.year)
+    query = CheckIn.select().where((CheckIn.checklist == checklist.record_key) & (CheckIn.year == checklist.year)
                                    & (CheckIn.item.in_([i.key for i in checklist.items])))
     if department_id is not None:
         query = query.where(CheckIn.department == department_id)
     return query.where(CheckIn.staff.not_in(not_eligible))
 
 
+def _eligible_per_department(department_id: int | None) -> dict[int, int]:
+    query = (Staff.select(Staff.department, fn.COUNT(Staff.id).alias("n"))
+             .where(people.counted()).group_by(Staff.department))
+    if department_id is not None:
+        query = query.where(Staff.department == department_id)
+    return {row.department_id: row.n for row in query}
+
+
 def report(checklist: Checklist, target: float, department_id: int | None = None) -> Report:
-    eligible_q = (Staff.select(Staff.department, fn.COUNT(Staff.id).alias("n"))
-                  .where(people.counted()).group_by(Staff.department))
+    """Participation in a checklist: per department, per item and overall. A collective
+    checklist (主题党日, 七个一) counts departments: one is in when anyone of it did an item."""
+    if checklist.collective:
+        return _departments_report(checklist, target, department_id)
     per_person = (_eligible_checkins(checklist, department_id)
                   .select(CheckIn.department, CheckIn.staff, fn.COUNT(CheckIn.id).alias("n"))
                   .group_by(CheckIn.department, CheckIn.staff))
-    if department_id is not None:
-        eligible_q = eligible_q.where(Staff.department == department_id)
-    eligible = {row.department_id: row.n for row in eligible_q}
+    eligible = _eligible_per_department(department_id)
     sub = per_person.alias("p")
     size = len(checklist.items)
     done_q = (CheckIn.select(sub.c.department_id, fn.COUNT(SQL("*")).alias("participants"),
@@ -111,6 +122,21 @@ def report(checklist: Checklist, target: float, department_id: int | None = None
     by_item = dict(items_q.tuples())
     items = [(i.key, i.name, int(by_item.get(i.key, 0))) for i in checklist.items]
     return Report(checklist, target, overall, departments, items)
+
+
+def _departments_report(checklist: Checklist, target: float, department_id: int | None) -> Report:
+    eligible = {d: n for d, n in _eligible_per_department(department_id).items() if n}
+    done: dict[int, set[str]] = {}
+    for dept, item in (_eligible_checkins(checklist, department_id).select(CheckIn.department, CheckIn.item)
+                       .distinct().tuples()):
+        done.setdefault(dept, set()).add(item)
+    names = dict(Department.select(Department.id, Department.name).tuples())
+    size = len(checklist.items)
+    departments = [DepartmentRate(1, int(bool(done.get(d))), int(len(done.get(d, ())) == size), d, names.get(d, "?"))
+                   for d in sorted(eligible, key=lambda d: department_key(names.get(d, "")))]
+    overall = Rate(len(departments), sum(d.participants for d in departments), sum(d.completed for d in departments))
+    items = [(i.key, i.name, sum(1 for d in eligible if i.key in done.get(d, ()))) for i in checklist.items]
+    return Report(checklist, target, overall, departments, items, unit="departments")
 
 
 def lowest(departments: list[DepartmentRate], n: int) -> list[DepartmentRate]:

@@ -18,7 +18,8 @@ def test_stats_needs_the_bearer_token(world):
     r = requests.get(url, headers={"Authorization": f"Bearer {API_TOKEN}"}, timeout=10)
     assert r.status_code == 200
     body = r.json()
-    assert set(body) == {"checklist", "target", "overall", "departments", "items"}
+    assert set(body) == {"checklist", "counts", "target", "overall", "departments", "items"}
+    assert body["counts"] == "people"
     assert set(body["overall"]) == {"eligible", "participants", "completed", "participation_rate", "completion_rate"}
     assert body["target"] == 1.0 and body["checklist"]["key"] == "wuge"
     assert {d["name"] for d in body["departments"]} == {"办公室", "组织科", "宣传科"}

@@ -61,5 +61,5 @@ def test_two_item_names_in_one_message_get_the_one_at_a_time_answer(make_world):
     assert world.say("o-bob", "打卡 全家福书信") == numbers
     assert "一次记录一项" in numbers
     # Two names of one item are not two items.
-    assert "✅ 已记录：开展一次看发展爱家乡教育活动" in world.say("o-bob", "七个一 看发展 爱家乡")
-    assert done() == {("seven", "hometown")}
+    assert "✅ 已记录：走一次亲" in world.say("o-bob", "结对 走亲 走访")
+    assert done() == {("pairing", "visit")}
