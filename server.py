@@ -49,12 +49,13 @@ def create_app(config: Config | None = None, clock=None) -> Flask:
     from bot.webhook import bp as wechat_bp
     from dashboard import cli as dashboard_cli
     from dashboard.api import bp as api_bp
+    from exports import cli as exports_cli
     from schedules import cli as schedules_cli
     from storage import cli as storage_cli
 
     app.register_blueprint(wechat_bp)
     app.register_blueprint(api_bp)
-    for package in (storage_cli, dashboard_cli, bot_cli, schedules_cli):
+    for package in (storage_cli, dashboard_cli, bot_cli, schedules_cli, exports_cli):
         package.init_app(app)
     for command in app.cli.commands.values():
         _name_database_errors(command)

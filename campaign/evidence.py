@@ -140,3 +140,46 @@ def release_stale(now: dt.datetime) -> int:
 def _finish(piece_id: int, owner: str, **changes) -> None:
     (Evidence.update(lease_until=None, **changes)
      .where((Evidence.id == piece_id) & (Evidence.state == FETCHING) & (Evidence.owner == owner)).execute())
+
+
+# --- what the archive export reads ---------------------------------------------------------
+
+@dataclass(frozen=True)
+class ArchiveRow:
+    """One piece documenting one person's check-in."""
+
+    person: str
+    department: str
+    checklist: str  # as stored: wuge, party_day@h2
+    item: str
+    piece_id: int
+    kind: str
+    state: str
+    received_at: dt.datetime  # naive UTC
+    sha256: str | None
+    ext: str | None
+    text: str | None
+    activity: int | None
+    sender: str
+    error: str | None  # why a lost piece is lost
+
+
+def archive_rows(year: int, department: str | None = None, checklist: str | None = None):
+    """Every (piece, person) pair of a campaign year, by department, checklist, item and person:
+    streamed (an archive may hold tens of thousands)."""
+    from models import Department
+
+    sender = Staff.alias()
+    query = (CheckInEvidence.select(Staff.name, Department.name, CheckIn.checklist, CheckIn.item, Evidence.id,
+                                    Evidence.kind, Evidence.state, Evidence.received_at, Evidence.sha256,
+                                    Evidence.ext, Evidence.text, Evidence.activity, sender.name, Evidence.error)
+             .join(CheckIn).join(Staff).switch(CheckIn).join(Department)
+             .switch(CheckInEvidence).join(Evidence).join(sender, on=(Evidence.staff == sender.id))
+             .where(CheckIn.year == year))
+    if department is not None:
+        query = query.where(Department.name == department)
+    if checklist is not None:
+        query = query.where((CheckIn.checklist == checklist) | CheckIn.checklist.startswith(f"{checklist}@"))
+    query = query.order_by(Department.name, CheckIn.checklist, CheckIn.item, Staff.name, Evidence.received_at)
+    for row in query.tuples().iterator():
+        yield ArchiveRow(*row)
