@@ -173,3 +173,15 @@ def test_the_emulator_speaks_each_encryption_mode(make_world, mode):
     finally:
         server.shutdown()
     assert out["status"] == "reply" and out["reply"].startswith("✅ 已记录：共度一个节庆日")
+
+
+def test_a_voice_message_from_the_chat_page_carries_its_recognition_and_an_amr_file(world, emu):
+    from models import Evidence
+
+    bind(world, "13900000002", "o-bob")
+    assert chat(emu, "voice", recognition="打卡 4")["reply"].startswith("✅ 已记录：共讲一个团结故事")
+    reply = chat(emu, "voice", recognition="我们讲了石榴籽的故事")["reply"]
+    assert reply == "语音已作为「共讲一个团结故事」的凭证存档。"
+    piece = Evidence.get()
+    assert piece.text == "我们讲了石榴籽的故事"
+    assert emu.emulator.platform.get_media(piece.media_id)["content"].startswith(b"#!AMR\n")
