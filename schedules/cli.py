@@ -12,6 +12,7 @@ from campaign import outbox
 from commands import parse_now, register, require_department, runtime, with_db
 from schedules import fanout
 from schedules.occurrences import occurrences
+from schedules.workdays import PROVISIONAL
 
 cli = AppGroup("schedules")
 
@@ -31,9 +32,9 @@ def scheduler():
     except LockHeld as exc:
         raise click.ClickException(f"not starting: {exc}") from None
     jobs, now = rt.jobs, rt.clock()
-    warning = jobs.calendar(jobs.plan(now)).warning(now.year)
-    if warning:
-        click.echo(f"warning: {warning}", err=True)
+    cal = jobs.calendar(jobs.plan(now))
+    if cal.state(now.year) == PROVISIONAL:
+        click.echo(f"warning: calendar {now.year}: {cal.describe(now.year)}", err=True)
     sched = BlockingScheduler(timezone=rt.config.tz)
     register_jobs(sched, jobs)
     click.echo(f"scheduler started ({rt.config.campaign.timezone}); jobs: {', '.join(jobs.registry())}")
@@ -71,7 +72,7 @@ def list_jobs(days, now_text):
     for year in range(now.year, end.year + 1):  # next year's plan fires too: list across New Year
         plan = jobs.plan(now) if year == now.year else jobs.plans.on(dt.date(year, 1, 1))
         cal = jobs.calendar(plan)
-        click.echo(f"calendar {year}: " + (cal.warning(year) or "official (chinese-calendar), with the plan's extras"))
+        click.echo(f"calendar {year}: {cal.describe(year)}")
         start = max(now, dt.datetime(year, 1, 1, tzinfo=rt.config.tz))
         upcoming += occurrences(plan, cal, rt.config.tz, start, min(end, dt.datetime(year, 12, 31, 23, 59, 59,
                                                                                    tzinfo=rt.config.tz)))

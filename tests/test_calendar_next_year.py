@@ -1,0 +1,147 @@
+"""Next year's calendar before the official notice (issue 16).
+
+chinese-calendar 1.11 stops at 2026. For 2027 the statutory holidays come from a rule until the
+plan lists the State Council's notice (official by plan) or a chinese-calendar release covers
+the year (official). Every function takes its time: nothing here reads the clock or sleeps.
+"""
+import datetime as dt
+import tomllib
+from zoneinfo import ZoneInfo
+
+import chinese_calendar
+import pytest
+from chinese_calendar import constants
+
+from campaign.plan import parse_plan
+from config import APP_ROOT
+from schedules.occurrences import calendar_for, occurrences
+from schedules.workdays import BY_PLAN, OFFICIAL, PROVISIONAL, WorkCalendar, by_rule, spans, statutory
+
+TZ = ZoneInfo("Asia/Shanghai")
+SEED = APP_ROOT / "plans" / "minzu_tuanjie.toml"
+# The days the 2027 public holidays fall on by rule, with their observed days.
+HOLIDAYS_2027 = {"元旦": ["01-01"], "春节": ["02-05", "02-06", "02-07", "02-08", "02-09", "02-10"],
+                 "清明": ["04-05"], "劳动节": ["05-01", "05-02", "05-03", "05-04"], "端午": ["06-09"],
+                 "中秋": ["09-15"], "国庆": ["10-01", "10-02", "10-03", "10-04", "10-05"]}
+# A 2027 notice as it might read (made up here: the real one comes in November 2026).
+NOTICE_2027 = {
+    "holidays": ["2027-01-01", "2027-01-02", "2027-01-03"]
+    + [f"2027-02-{d:02}" for d in range(5, 13)] + ["2027-04-03", "2027-04-04", "2027-04-05"]
+    + [f"2027-05-0{d}" for d in range(1, 6)] + ["2027-06-09", "2027-09-15"]
+    + [f"2027-10-0{d}" for d in range(1, 8)],
+    "workdays": ["2027-01-31", "2027-02-20", "2027-04-25", "2027-05-08", "2027-09-26", "2027-10-09"],
+}
+
+
+def at(*args):
+    return dt.datetime(*args, tzinfo=TZ)
+
+
+def seed(today: dt.date, calendar: dict | None = None):
+    raw = tomllib.loads(SEED.read_text(encoding="utf-8"))
+    if calendar is not None:
+        raw["calendar"] = calendar
+    return parse_plan(raw, SEED, today)
+
+
+def fired(plan, cal, year: int):
+    return occurrences(plan, cal, TZ, at(year, 1, 1), at(year, 12, 31, 23, 59))
+
+
+def days(year: int, *month_days: str) -> set[dt.date]:
+    return {dt.date(year, int(md[:2]), int(md[3:])) for md in month_days}
+
+
+def test_2027_is_provisional_with_the_statutory_holidays_by_rule_and_their_observed_days():
+    cal = WorkCalendar()
+    assert cal.state(2027) == PROVISIONAL == "provisional: statutory holidays by rule, make-up workdays unknown"
+    assert by_rule(2027) == days(2027, *(md for mds in HOLIDAYS_2027.values() for md in mds))
+    assert spans(by_rule(2027)) == "01-01, 02-05–02-10, 04-05, 05-01–05-04, 06-09, 09-15, 10-01–10-05"
+    assert not any(cal.is_workday(d) for d in by_rule(2027))
+    assert cal.is_workday(dt.date(2027, 5, 5)) and cal.is_workday(dt.date(2027, 10, 6))
+    assert not cal.is_workday(dt.date(2027, 5, 8))  # a Saturday: make-up days are unknown until the notice
+
+
+def test_the_may_prompt_and_the_party_day_of_2027_fall_on_the_first_workday_after_labour_day():
+    plan = seed(dt.date(2027, 3, 1))
+    may = [(f.reminder.key, f.due) for f in occurrences(plan, calendar_for(plan), TZ, at(2027, 5, 1), at(2027, 5, 31))
+           if f.reminder.kind == "monthly"]
+    assert may == [("monthly_talk", at(2027, 5, 5, 9, 30)), ("party_day", at(2027, 5, 5, 10, 0))]
+
+
+def test_nothing_fires_in_2027_on_a_public_holiday():
+    plan = seed(dt.date(2027, 3, 1))
+    cal = calendar_for(plan)
+    due = [f.due.date() for f in fired(plan, cal, 2027)]
+    assert due and not set(due) & by_rule(2027)
+    assert not set(due) & days(2027, "04-05", "06-09", "09-15", "10-04", "10-05")
+    assert all(cal.is_workday(d) for d in due)
+    # Moved, not dropped: the Wednesday nudges to the Thursday, October's prompt past 国庆.
+    assert days(2027, "06-10", "09-16", "10-06") <= set(due)
+
+
+def test_days_the_plan_or_the_config_lists_win_over_the_rule():
+    plan = seed(dt.date(2027, 3, 1), {"holidays": ["2027-05-05"], "workdays": ["2027-05-04"]})
+    cal = calendar_for(plan, extra_holidays=["2027-05-06"], extra_workdays=["2027-10-04"])
+    assert cal.is_workday(dt.date(2027, 5, 4))  # off by rule (observed), listed as a workday
+    assert not cal.is_workday(dt.date(2027, 5, 5)) and not cal.is_workday(dt.date(2027, 5, 6))
+    assert cal.is_workday(dt.date(2027, 10, 4))  # the config's list counts the same
+    assert not cal.is_workday(dt.date(2027, 5, 3))  # not listed: the rule still holds
+    assert cal.state(2027) == PROVISIONAL  # a few days are extras, not the notice
+    may = [f.due.date() for f in occurrences(plan, cal, TZ, at(2027, 5, 1), at(2027, 5, 31), only="monthly_talk")]
+    assert may == [dt.date(2027, 5, 4)]
+
+
+def test_a_list_that_misses_a_statutory_holiday_stays_provisional_and_names_what_is_missing():
+    listed = statutory(2027) - days(2027, "05-01", "05-02")
+    cal = WorkCalendar(extra_holidays=frozenset(listed))
+    assert cal.state(2027) == PROVISIONAL
+    assert "but not the statutory 05-01–05-02" in cal.describe(2027)
+
+
+def test_a_plan_that_lists_the_notice_makes_the_year_official_by_plan_and_the_rule_steps_aside():
+    plan = seed(dt.date(2027, 3, 1), NOTICE_2027)
+    cal = calendar_for(plan)
+    assert cal.state(2027) == BY_PLAN == "official by plan"
+    assert cal.details(2027) == ["28 holidays and 6 调休 workdays listed for 2027"]
+    assert not cal.is_workday(dt.date(2027, 10, 6)) and cal.is_workday(dt.date(2027, 10, 9))  # Saturday 调休
+    monthly = {(f.reminder.key, f.due.date()) for f in fired(plan, cal, 2027) if f.reminder.kind == "monthly"}
+    assert {("monthly_talk", dt.date(2027, 5, 6)), ("party_day", dt.date(2027, 5, 6)),
+            ("monthly_talk", dt.date(2027, 10, 8))} <= monthly
+    # The lists are the whole arrangement: a day the rule observes but the lists do not give is a workday.
+    bare = WorkCalendar(extra_holidays=statutory(2027))
+    assert bare.state(2027) == BY_PLAN and bare.is_workday(dt.date(2027, 5, 3))
+
+
+def test_2026_is_unchanged_every_day_as_chinese_calendar_has_it():
+    plan = seed(dt.date(2026, 3, 1))
+    cal = calendar_for(plan)
+    assert cal.state(2026) == OFFICIAL == "official (chinese-calendar)" and cal.details(2026) == []
+    year = [dt.date(2026, 1, 1) + dt.timedelta(days=n) for n in range(365)]
+    assert [cal.is_workday(d) for d in year] == [chinese_calendar.is_workday(d) for d in year]
+    may = [f.due for f in occurrences(plan, cal, TZ, at(2026, 5, 1), at(2026, 5, 31)) if f.reminder.kind == "monthly"]
+    assert may == [at(2026, 5, 6, 9, 30), at(2026, 5, 6, 10, 0)]  # 劳动节 1-5 May
+
+
+def uncovered(monkeypatch, year: int, arrangement=None):
+    """chinese-calendar as a release would be that lacks `year` (arrangement None) or has it
+    (arrangement: the days off of that year)."""
+    real = chinese_calendar.is_workday
+
+    def is_workday(day):
+        if day.year != year:
+            return real(day)
+        if arrangement is None:
+            raise NotImplementedError(f"no data for {year}")
+        return day.weekday() < 5 and day not in arrangement
+
+    monkeypatch.setattr(chinese_calendar, "is_workday", is_workday)
+
+
+def test_a_chinese_calendar_release_that_covers_2027_takes_over_with_no_code_change(monkeypatch):
+    uncovered(monkeypatch, 2027, arrangement=days(2027, "05-03", "05-04", "05-05"))
+    plan = seed(dt.date(2027, 3, 1), NOTICE_2027)
+    cal = calendar_for(plan)
+    assert cal.state(2027) == OFFICIAL and WorkCalendar.official(2027)
+    assert not WorkCalendar().is_workday(dt.date(2027, 5, 5)) and WorkCalendar().is_workday(dt.date(2027, 10, 4))
+    assert cal.details(2027) == ["plus 34 days listed in the plan or config"]  # the lists still win
