@@ -5,6 +5,7 @@ plan lists the State Council's notice (official by plan) or a chinese-calendar r
 the year (official). Every function takes its time: nothing here reads the clock or sleeps.
 """
 import datetime as dt
+import re
 import tomllib
 from zoneinfo import ZoneInfo
 
@@ -145,3 +146,50 @@ def test_a_chinese_calendar_release_that_covers_2027_takes_over_with_no_code_cha
     assert cal.state(2027) == OFFICIAL and WorkCalendar.official(2027)
     assert not WorkCalendar().is_workday(dt.date(2027, 5, 5)) and WorkCalendar().is_workday(dt.date(2027, 10, 4))
     assert cal.details(2027) == ["plus 34 days listed in the plan or config"]  # the lists still win
+
+
+# --- where dates are shown: the CLI and the scheduler's log -------------------------------------
+
+def test_jobs_names_the_provisional_calendar_of_2027_and_its_days_off(world):
+    out = world.cli("jobs", "--now", "2027-03-01T09:00", "--days", "300").output
+    assert "calendar 2027: provisional: statutory holidays by rule, make-up workdays unknown" in out, out
+    assert "days off by rule: 01-01, 02-05–02-10, 04-05, 05-01–05-04, 06-09, 09-15, 10-01–10-05" in out
+    assert "2027-05-05 Wed 09:30  monthly_talk" in out and "2027-05-05 Wed 10:00  party_day" in out
+    listed = re.findall(r"^(2027-\d\d-\d\d) ", out, flags=re.M)
+    assert listed and not {dt.date.fromisoformat(d) for d in listed} & by_rule(2027)
+
+
+def test_jobs_lists_2027_as_official_by_plan_once_the_plan_lists_the_notice(make_world, tmp_path):
+    text = SEED.read_text(encoding="utf-8").replace(
+        "holidays = []\nworkdays = []",
+        f"holidays = {NOTICE_2027['holidays']}\nworkdays = {NOTICE_2027['workdays']}".replace("'", '"'))
+    (tmp_path / "plan.toml").write_text(text, encoding="utf-8")
+    world = make_world(plan=str(tmp_path / "plan.toml"))
+    out = world.cli("jobs", "--now", "2026-12-01T09:00", "--days", "300").output
+    assert "calendar 2026: official (chinese-calendar)" in out, out
+    assert "calendar 2027: official by plan\n  28 holidays and 6 调休 workdays listed for 2027" in out
+    assert "2027-05-06 Thu 09:30  monthly_talk" in out and "provisional" not in out
+
+
+def test_a_push_on_a_2027_holiday_says_when_it_goes_out_and_by_which_calendar(world):
+    out = world.cli("push", "--reminder", "monthly_talk", "--dry-run", "--now", "2027-05-04T10:00").output
+    assert "not now (not a workday): they would be sent from 2027-05-05 08:30 (calendar 2027: provisional" in out, out
+
+
+def test_the_scheduler_logs_the_calendar_at_start_up_and_again_only_when_it_changes(make_world, monkeypatch,
+                                                                                   caplog):
+    from apscheduler.schedulers.blocking import BlockingScheduler
+
+    monkeypatch.setattr(BlockingScheduler, "start", lambda self: None)  # start up, then stop at once
+    world = make_world(roster=None, clock=lambda: at(2027, 3, 1, 9, 0))
+    caplog.set_level("INFO", logger="tuanjie")
+    result = world.cli("scheduler")
+    assert result.exit_code == 0 and "scheduler started" in result.output, result.output
+    warned = [r for r in caplog.records if r.getMessage().startswith("calendar 2027: provisional")]
+    assert len(warned) == 1 and warned[0].levelname == "WARNING"
+    jobs = world.app.extensions["tuanjie"].jobs
+    caplog.clear()
+    jobs.announce(at(2027, 3, 1, 9, 1))  # the next minute's run: unchanged, not said again
+    jobs.announce(at(2026, 12, 1, 9, 0))
+    assert [(r.levelname, r.getMessage()) for r in caplog.records] == [
+        ("INFO", "calendar 2026: official (chinese-calendar)")]
