@@ -148,6 +148,33 @@ def test_a_chinese_calendar_release_that_covers_2027_takes_over_with_no_code_cha
     assert cal.details(2027) == ["plus 34 days listed in the plan or config"]  # the lists still win
 
 
+def readme_calendars() -> list[dict]:
+    """The [calendar] examples in the README, parsed as a plan file would be."""
+    text = (APP_ROOT / "README.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```toml\n(.*?)```", text, flags=re.S)
+    return [tomllib.loads(b)["calendar"] for b in blocks if "[calendar]" in b]
+
+
+def test_the_readme_shows_the_2026_notice_exactly_as_chinese_calendar_has_it_in_both_languages():
+    examples = readme_calendars()
+    assert len(examples) == 2  # the Chinese part and the English part
+    off = {d for d in constants.holidays if d.year == 2026}
+    make_up = {d for d in constants.workdays if d.year == 2026 and d.weekday() >= 5}
+    for example in examples:
+        assert {dt.date.fromisoformat(d) for d in example["holidays"]} == off
+        assert {dt.date.fromisoformat(d) for d in example["workdays"]} == make_up
+
+
+def test_the_readme_example_in_a_year_chinese_calendar_lacks_is_official_by_plan_and_exact(monkeypatch):
+    year = [dt.date(2026, 1, 1) + dt.timedelta(days=n) for n in range(365)]
+    official = [chinese_calendar.is_workday(d) for d in year]
+    uncovered(monkeypatch, 2026)
+    plan = seed(dt.date(2026, 3, 1), readme_calendars()[0])
+    cal = calendar_for(plan)
+    assert cal.state(2026) == BY_PLAN and WorkCalendar().state(2026) == PROVISIONAL
+    assert [cal.is_workday(d) for d in year] == official
+
+
 # --- where dates are shown: the CLI and the scheduler's log -------------------------------------
 
 def test_jobs_names_the_provisional_calendar_of_2027_and_its_days_off(world):
