@@ -31,9 +31,7 @@ def scheduler():
     except LockHeld as exc:
         raise click.ClickException(f"not starting: {exc}") from None
     jobs, now = rt.jobs, rt.clock()
-    warning = jobs.calendar(jobs.plan(now)).warning(now.year)
-    if warning:
-        click.echo(f"warning: {warning}", err=True)
+    jobs.announce(now)  # the calendar in force, logged again whenever it changes
     sched = BlockingScheduler(timezone=rt.config.tz)
     register_jobs(sched, jobs)
     click.echo(f"scheduler started ({rt.config.campaign.timezone}); jobs: {', '.join(jobs.registry())}")
@@ -71,7 +69,9 @@ def list_jobs(days, now_text):
     for year in range(now.year, end.year + 1):  # next year's plan fires too: list across New Year
         plan = jobs.plan(now) if year == now.year else jobs.plans.on(dt.date(year, 1, 1))
         cal = jobs.calendar(plan)
-        click.echo(f"calendar {year}: " + (cal.warning(year) or "official (chinese-calendar), with the plan's extras"))
+        click.echo(f"calendar {year}: {cal.state(year)}")
+        for line in cal.details(year):
+            click.echo(f"  {line}")
         start = max(now, dt.datetime(year, 1, 1, tzinfo=rt.config.tz))
         upcoming += occurrences(plan, cal, rt.config.tz, start, min(end, dt.datetime(year, 12, 31, 23, 59, 59,
                                                                                    tzinfo=rt.config.tz)))
@@ -104,17 +104,24 @@ def push(name, department, pending_only, dry_run, now_text):
     require_department(department)
     result = rt.jobs.push(plan, reminder, now, fanout.Audience(department, pending_only or None), dry_run)
     not_now = rt.jobs.not_now(now)
+    until = _until_text(rt.jobs.calendar(plan), now, not_now[1]) if not_now else ""
     if dry_run:
         line = f"dry run: {result.created} would get {name!r}; skipped: {result.skipped_text()}"
         if not_now:  # the real push queues them now, and the sender keeps them till then
-            line += f"; not now ({not_now[0]}): they would be sent from {not_now[1]:%Y-%m-%d %H:%M}"
+            line += f"; not now ({not_now[0]}): they would be sent from {until}"
         click.echo(line)
         return
     click.echo(f"{result.key}: resuming" if result.existed else result.describe())
     summary = _send_with_progress(rt, now)
     click.echo(summary.describe())
     if summary.quiet and not_now:
-        click.echo(f"queued ({not_now[0]}): the scheduler sends them from {not_now[1]:%Y-%m-%d %H:%M}")
+        click.echo(f"queued ({not_now[0]}): the scheduler sends them from {until}")
+
+
+def _until_text(cal, now: dt.datetime, until: dt.datetime) -> str:
+    """When sending may start, and which calendar (of each year in between) decided that day."""
+    states = "; ".join(f"calendar {year}: {cal.state(year)}" for year in range(now.year, until.year + 1))
+    return f"{until:%Y-%m-%d %H:%M} ({states})"
 
 
 @with_db

@@ -19,7 +19,7 @@ from models import db
 from schedules import fanout
 from schedules.occurrences import calendar_for, is_quiet, next_allowed, occurrences, quiet_reason
 from schedules.sender import Sender
-from schedules.workdays import WorkCalendar
+from schedules.workdays import PROVISIONAL, WorkCalendar
 
 log = logging.getLogger("tuanjie.schedules")
 LOOKBACK = dt.timedelta(days=35)  # how far back a restarted scheduler looks for missed reminders
@@ -34,6 +34,7 @@ class Jobs:
         self.plans = plans or PlanSource(config.plan_path)
         self.client = client or build_client(config)
         self.bind_policy = BindPolicy.of(config.binding)
+        self._calendars: dict[int, str] = {}  # year -> the calendar line last logged
 
     def plan(self, now: dt.datetime) -> Plan:
         return self.plans.on(now.date())
@@ -41,6 +42,16 @@ class Jobs:
     def calendar(self, plan: Plan) -> WorkCalendar:
         p = self.config.push
         return calendar_for(plan, p.holidays, p.workdays)
+
+    def announce(self, now: dt.datetime) -> None:
+        """Log which calendar decides the days of `now`'s year: at start-up, and again when it
+        changes (New Year, an edited plan). A provisional year is a warning: its make-up days
+        are unknown and the notice should be copied into the plan."""
+        year, cal = now.year, self.calendar(self.plan(now))
+        line = cal.describe(year)
+        if self._calendars.get(year) != line:
+            self._calendars[year] = line
+            (log.warning if cal.state(year) == PROVISIONAL else log.info)("calendar %d: %s", year, line)
 
     def quiet_check(self, plan: Plan) -> Callable[[dt.datetime], bool]:
         cal, quiet = self.calendar(plan), self.config.push.quiet()
@@ -56,6 +67,7 @@ class Jobs:
     def remind(self, now: dt.datetime) -> int:
         """Fan out every occurrence now due; record as expired those missed beyond their grace."""
         plan = self.plan(now)
+        self.announce(now)
         done, expired = 0, []
         with db.connection_context():
             for firing in occurrences(plan, self.calendar(plan), self.config.tz, now - LOOKBACK, now):

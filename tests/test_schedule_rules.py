@@ -7,7 +7,7 @@ import pytest
 from campaign.plan import load_plan, parse_plan
 from config import APP_ROOT
 from schedules.occurrences import calendar_for, days_of, is_quiet, occurrences
-from schedules.workdays import WorkCalendar
+from schedules.workdays import OFFICIAL, PROVISIONAL, WorkCalendar
 
 TZ = ZoneInfo("Asia/Shanghai")
 SEED = APP_ROOT / "plans" / "minzu_tuanjie.toml"
@@ -74,15 +74,16 @@ def test_quiet_hours_and_days_off(moment, quiet):
     assert is_quiet(moment, QUIET, WorkCalendar()) is quiet
 
 
-def test_a_year_without_official_data_falls_back_to_weekdays_and_takes_extras():
-    cal = WorkCalendar(extra_holidays=frozenset({dt.date(2027, 1, 1)}),
+def test_a_year_without_official_data_is_provisional_and_takes_extras():
+    cal = WorkCalendar(extra_holidays=frozenset({dt.date(2027, 1, 4)}),
                        extra_workdays=frozenset({dt.date(2027, 1, 9)}))
-    assert not WorkCalendar.official(2027) and WorkCalendar().warning(2027)
-    assert WorkCalendar().warning(2026) is None
-    assert WorkCalendar().is_workday(dt.date(2027, 1, 1))  # a Friday, by the fallback
-    assert not cal.is_workday(dt.date(2027, 1, 1))  # listed holiday wins
+    assert not WorkCalendar.official(2027) and WorkCalendar().state(2027) == PROVISIONAL
+    assert WorkCalendar().state(2026) == OFFICIAL
+    assert not WorkCalendar().is_workday(dt.date(2027, 1, 1))  # 元旦, a Friday: off by rule
+    assert WorkCalendar().is_workday(dt.date(2027, 1, 4))  # an ordinary Monday
+    assert not cal.is_workday(dt.date(2027, 1, 4))  # listed holiday wins
     assert cal.is_workday(dt.date(2027, 1, 9))  # listed make-up Saturday wins
-    assert cal.first_workday(2027, 1) == dt.date(2027, 1, 4)
+    assert cal.first_workday(2027, 1) == dt.date(2027, 1, 5)
 
 
 def test_occurrences_in_a_range_are_ordered_and_keyed_by_day(plan):

@@ -48,11 +48,11 @@ def test_register_wires_the_jobs_with_the_configured_timezone(tmp_path, db_url):
     assert jobs["remind"].max_instances == 1 and jobs["remind"].coalesce
 
 
-def test_jobs_lists_upcoming_reminders_and_the_calendar_fallback(world):
+def test_jobs_lists_upcoming_reminders_and_the_calendar_each_year_follows(world):
     out = world.cli("jobs", "--now", "2026-11-20T08:00", "--days", "14").output
     assert "official" in out and "2026-12-01 Tue 09:30  monthly_talk" in out and "2026-11-25 Wed 10:00  nudge_wuge" in out
     later = world.cli("jobs", "--now", "2027-03-01T08:00", "--days", "30").output
-    assert "no official data for 2027" in later and "Monday-Friday" in later
+    assert "calendar 2027: provisional: statutory holidays by rule, make-up workdays unknown" in later, later
     assert "2027-03-22 Mon 09:30  phase_start" in later
 
 
