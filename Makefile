@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PORT ?= 8000
 HOST ?= 127.0.0.1
 
-.PHONY: install run test test-reliability bench bench-fanout bench-stats bench-roster clean
+.PHONY: install run test test-reliability bench bench-fanout bench-stats bench-roster bench-media clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -37,6 +37,9 @@ bench-stats: install
 
 bench-roster: install
 	$(BIN)/python bench/roster.py
+
+bench-media: install
+	$(BIN)/python bench/media.py
 
 clean:
 	rm -rf $(VENV) data
