@@ -46,6 +46,8 @@ ENV_OVERRIDES = {
     ("database", "url"): "TUANJIE_DATABASE_URL",
     # Not a secret: lets `make run` point a config-less server at the local emulator.
     ("wechat", "api_base"): "TUANJIE_WECHAT_API_BASE",
+    ("dashboard", "public_url"): "TUANJIE_PUBLIC_URL",
+    ("dashboard", "secret_key"): "TUANJIE_DASHBOARD_SECRET_KEY",
 }
 
 
@@ -67,6 +69,26 @@ class WechatConfig:
 @dataclass(frozen=True)
 class DatabaseConfig:
     url: str = "sqlite:///data/tuanjie.db"
+
+
+@dataclass(frozen=True)
+class DashboardConfig:
+    # Where people reach the server: the links the bot sends (登录, notices) start with it.
+    public_url: str = "http://127.0.0.1:8000"
+    # Cookies only over HTTPS (set true behind the TLS proxy of docs/nginx/tuanjie.conf).
+    secure_cookies: bool = False
+    # Signs the dashboard's cookies and CSRF tokens; empty: derived from the account's secrets.
+    secret_key: str = ""
+    session_hours: int = 12
+    login_link_minutes: int = 5
+    # Failed password logins allowed within the window, per account and per address.
+    max_failures_per_account: int = 5
+    max_failures_per_address: int = 20
+    failure_window_minutes: int = 15
+    # The desktop login page and the binding slips use the platform's scene QR codes (only a
+    # verified service account may create them; a local emulator always can). False: login
+    # through the bot's link, and slips show the code with the one-line instruction.
+    scene_qr: bool = False
 
 
 @dataclass(frozen=True)
@@ -147,6 +169,7 @@ class Config:
     binding: BindingConfig = field(default_factory=BindingConfig)
     push: PushConfig = field(default_factory=PushConfig)
     storage: StorageConfig = field(default_factory=StorageConfig)
+    dashboard: DashboardConfig = field(default_factory=DashboardConfig)
     # Directory that relative paths (plan, SQLite file) are resolved against.
     base_dir: str = str(APP_ROOT)
     demo: bool = False
@@ -163,6 +186,12 @@ class Config:
     def local_api(self) -> bool:
         """The WeChat API is a local emulator (a loopback URL), not the real platform."""
         return bool(_LOOPBACK.match(self.wechat.api_base))
+
+    @property
+    def scene_qr(self) -> bool:
+        """Scene QR codes (the desktop login, binding slips): when the account may create them,
+        and always with a local emulator, which can."""
+        return self.dashboard.scene_qr or self.local_api
 
     @property
     def plan_path(self) -> Path:
@@ -183,6 +212,7 @@ _SECTIONS = {
     "binding": BindingConfig,
     "push": PushConfig,
     "storage": StorageConfig,
+    "dashboard": DashboardConfig,
 }
 
 
@@ -297,6 +327,7 @@ def validate(cfg: Config) -> Config:
     for key in ("spool_dir", "private_dir", "media_dir"):
         if not getattr(cfg.storage, key).strip():
             raise ConfigError(f"storage.{key}: give a folder (relative to the config file's, or absolute)")
+    _validate_dashboard(cfg.dashboard)
     if not 1 <= cfg.storage.media_concurrency <= 64:
         raise ConfigError(f"storage.media_concurrency: must be from 1 to 64, got {cfg.storage.media_concurrency}")
     _check_account(cfg)
@@ -332,6 +363,18 @@ def _check_account(cfg: Config) -> None:
         if real and value == DEMO[section][key] and key != "app_id":
             raise ConfigError(f"{section}.{key}: is the public demo value, which anyone can read: set your own"
                               f"{where}; demo values only work with a local emulator as wechat.api_base")
+
+
+def _validate_dashboard(d: DashboardConfig) -> None:
+    if not _url(d.public_url, ("http", "https")):
+        raise ConfigError(f"dashboard.public_url: must be an http(s) URL with a host, got {d.public_url!r}")
+    if d.secret_key and len(d.secret_key) < 24:
+        raise ConfigError("dashboard.secret_key: at least 24 characters (or leave it empty to derive one)")
+    for key, low, high in (("session_hours", 1, 24 * 30), ("login_link_minutes", 1, 60),
+                           ("max_failures_per_account", 1, 100), ("max_failures_per_address", 1, 1000),
+                           ("failure_window_minutes", 1, 24 * 60)):
+        if not low <= getattr(d, key) <= high:
+            raise ConfigError(f"dashboard.{key}: must be from {low} to {high}, got {getattr(d, key)}")
 
 
 def _validate_push(p: PushConfig) -> None:

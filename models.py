@@ -186,6 +186,8 @@ class Occurrence(BaseModel):
     recipients = IntegerField(default=0)
     skipped = TextField(null=True)  # JSON {reason: count}
     created_at = DateTimeField()
+    # Who asked for it, for a 催办 or a notice pressed on the dashboard ("staff:12", "user:3").
+    created_by = CharField(max_length=80, null=True)
 
 
 class Outbox(BaseModel):
@@ -233,6 +235,75 @@ class AccessToken(BaseModel):
     forced_since = DateTimeField(null=True)
 
 
+class DashboardUser(BaseModel):
+    """A password account for the dashboard (admins: accounts, roster, settings); created by
+    `flask --app server create-user`, the password hashed with werkzeug's scrypt."""
+
+    username = CharField(max_length=64, unique=True)
+    password_hash = CharField(max_length=255)
+    role = CharField(max_length=10, default="admin")
+    created_at = DateTimeField()
+    disabled = BooleanField(default=False)
+
+
+class LoginLink(BaseModel):
+    """A one-time way into the dashboard, stored hashed: a link the bot sent (kind link, for
+    `staff`), or a desktop QR code (kind qr) that `staff` confirms by scanning it."""
+
+    token_hash = CharField(max_length=64, unique=True)
+    kind = CharField(max_length=8)
+    staff = ForeignKeyField(Staff, null=True, on_delete="CASCADE")
+    created_at = DateTimeField()
+    expires_at = DateTimeField()
+    confirmed_at = DateTimeField(null=True)  # a QR code scanned
+    used_at = DateTimeField(null=True)
+
+
+class LoginFailure(BaseModel):
+    """A failed password login, counted per account and per address across every worker."""
+
+    key = CharField(max_length=120)  # "user:alice" or "addr:203.0.113.9"
+    at = DateTimeField()
+
+    class Meta:
+        indexes = ((("key", "at"), False),)
+
+
+class DashboardSession(BaseModel):
+    """A dashboard session, held on the server: logout, or a change of the person's role or
+    department, ends it, so a copied cookie stops working."""
+
+    token_hash = CharField(max_length=64, unique=True)
+    staff = ForeignKeyField(Staff, null=True, on_delete="CASCADE")
+    user = ForeignKeyField(DashboardUser, null=True, on_delete="CASCADE")
+    role = CharField(max_length=10)  # as at login
+    department = ForeignKeyField(Department, null=True, on_delete="CASCADE")  # as at login
+    created_at = DateTimeField()
+    expires_at = DateTimeField()
+    ended_at = DateTimeField(null=True)
+
+
+class Notice(BaseModel):
+    """An organiser's notice (通知): a short title in the template message, the text on a page
+    of its own that its recipients open through a signed link."""
+
+    title = CharField(max_length=40)
+    body = TextField()
+    departments = TextField(null=True)  # JSON [department ids]; null: everyone
+    created_by = CharField(max_length=80)
+    created_at = DateTimeField()
+    occurrence = ForeignKeyField(Occurrence, null=True, on_delete="SET NULL")
+
+
+class Snapshot(BaseModel):
+    """A checklist's participation as computed at `computed_at` (whole unit, timeline and
+    pace): what the dashboard's overview reads for a large unit, refreshed by the stats job."""
+
+    key = CharField(max_length=80, unique=True)  # wuge/2026, party_day@h2/2026
+    computed_at = DateTimeField()
+    data = TextField()  # JSON
+
+
 class SchemaVersion(BaseModel):
     """One row: the number of the last migration applied (storage/migrations.py)."""
 
@@ -241,6 +312,7 @@ class SchemaVersion(BaseModel):
 
 
 ALL_MODELS = [Department, Staff, BindCode, BindFailure, Activity, CheckIn, Evidence, CheckInEvidence, InboundMessage,
-              Occurrence, Outbox, AccessToken, SchemaVersion]
+              Occurrence, Outbox, AccessToken, DashboardUser, LoginLink, LoginFailure, DashboardSession, Notice,
+              Snapshot, SchemaVersion]
 
 

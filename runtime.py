@@ -65,7 +65,15 @@ class Runtime:
         from bot.webhook import drain
 
         return Jobs(self.config, self.plans, self.client,
-                    extra={"spool": (lambda now: drain(self), 10), "media": (self.fetch_media, 5)})
+                    extra={"spool": (lambda now: drain(self), 10), "media": (self.fetch_media, 5),
+                           "stats": (self.refresh_stats, 60)})
+
+    def refresh_stats(self, now: dt.datetime) -> int:
+        """The stats job: a large unit's overview figures, computed once a minute for every page."""
+        from campaign import overview
+
+        with db.connection_context():
+            return overview.refresh_all(self.plans.on(now.date()), now)
 
     def fetch_media(self, now: dt.datetime) -> int:
         """The media job: what people sent as evidence, from WeChat into the archive."""

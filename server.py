@@ -55,6 +55,9 @@ def create_app(config: Config | None = None, clock=None) -> Flask:
 
     app.register_blueprint(wechat_bp)
     app.register_blueprint(api_bp)
+    from dashboard import web as dashboard_web
+
+    dashboard_web.init_app(app)
     for package in (storage_cli, dashboard_cli, bot_cli, schedules_cli, exports_cli):
         package.init_app(app)
     for command in app.cli.commands.values():

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from bot import menu
 from bot import texts as T
 from bot.inbound import Inbound
-from campaign import access, binding, checkins, collective, evidence, outbox, people, stats
+from campaign import access, binding, checkins, collective, evidence, outbox, people, sessions, stats
 from campaign.clock import md
 from campaign.plan import Checklist, Plan, normalise, number_word
 
@@ -24,6 +24,7 @@ _COLLECTIVE = re.compile(r"^(?:集体打卡|集体签到)(.*)$")
 _COLLECTIVE_UNDO = re.compile(r"^撤销集体(.*)$")
 _PROGRESS = {"进度", "我的进度", "查看进度"}
 _HELP = {"帮助", "help", "?", "菜单", "指令"}
+_LOGIN = {"登录", "登陆", "后台", "登录后台", "login"}
 _STATS = {"统计", "参与率", "stats"}
 _STATS_OF = re.compile("^(" + "|".join(map(re.escape, _STATS)) + ")(.+)$")
 # End punctuation that voice recognition adds ("打卡2。") or people type; "?" alone stays (help).
@@ -39,6 +40,8 @@ class Context:
     plan: Plan
     policy: binding.BindPolicy
     now: dt.datetime  # aware, in the campaign's time zone
+    public_url: str = "http://127.0.0.1:8000"  # where the dashboard's links point
+    login_minutes: int = 5
 
     @property
     def today(self) -> dt.date:
@@ -106,6 +109,8 @@ def on_event(msg: Inbound, ctx: Context) -> str | None:
     if key.startswith("qrscene_"):
         key = key[len("qrscene_"):]
     if event in ("subscribe", "subscribe_scan", "scan"):
+        if key.startswith(sessions.QR_PREFIX):  # a desktop's login QR code
+            return login_scan(msg.openid, key[len(sessions.QR_PREFIX):], ctx)
         if key and binding.looks_like_code(key):
             return bind_reply(msg.openid, key, ctx)
         if event == "scan":
@@ -116,12 +121,25 @@ def on_event(msg: Inbound, ctx: Context) -> str | None:
         if person is None:
             return T.UNBOUND
         answers = {menu.CHECKIN: lambda: show(person, ctx.plan.main, ctx),
-                   menu.PROGRESS: lambda: progress_text(person, ctx), menu.HELP: lambda: help_text(ctx.plan, person)}
+                   menu.PROGRESS: lambda: progress_text(person, ctx), menu.HELP: lambda: help_text(ctx.plan, person),
+                   menu.LOGIN: lambda: login_link(person, ctx)}
         return answers[key]() if key in answers else None
     if event == "templatesendjobfinish" and msg.job_msgid:
         outbox.record_delivery(msg.job_msgid, msg.status)
     # unsubscribe, view, location, templatesendjobfinish and the rest need no reply.
     return None
+
+
+def login_link(person, ctx: Context) -> str:
+    secret = sessions.issue_link(person, ctx.now, ctx.login_minutes)
+    return T.LOGIN_LINK.format(url=f"{ctx.public_url.rstrip('/')}/dashboard/login/{secret}", minutes=ctx.login_minutes)
+
+
+def login_scan(openid: str, secret: str, ctx: Context) -> str:
+    person = people.by_openid(openid)
+    if person is None:
+        return T.UNBOUND
+    return T.LOGIN_CONFIRMED if sessions.confirm_qr(secret, person, ctx.now) else T.LOGIN_QR_EXPIRED
 
 
 def bind_reply(openid: str, code: str, ctx: Context) -> str:
@@ -144,6 +162,8 @@ def on_command(person, text: str, ctx: Context, several: bool = False, raw: str 
     m = _CHECKIN.match(text)
     if m:
         return check_in(person, m.group(1), ctx, bare=False, several=several)
+    if text in _LOGIN:
+        return login_link(person, ctx)
     collective_reply = collective_command(person, text, raw, ctx)
     if collective_reply is not None:
         return collective_reply

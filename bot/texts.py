@@ -10,6 +10,10 @@ APOLOGY = "抱歉，系统出了点问题，请稍后再试。"
 QUEUED = "已收到，系统繁忙，稍后自动处理，无需重发。回复「进度」可查看结果。"
 REFUSED = "抱歉，统计仅对组织者和部门负责人开放。"
 
+LOGIN_LINK = "点此登录后台（{minutes}分钟内有效，仅限一次，请勿转发）：\n{url}"
+LOGIN_CONFIRMED = "已确认登录，电脑上的页面将自动进入后台。"
+LOGIN_QR_EXPIRED = "这个登录二维码已失效，请在电脑上刷新页面后重新扫码。"
+
 BIND_OK = "绑定成功：{dept} {name}。\n回复「打卡」查看清单。"
 BIND_ALREADY = "你已绑定为 {dept} {name}，无需重复绑定。"
 BIND_INVALID = "绑定码无效，请核对后重试（8位，不含0、O、1、I、L）。"

@@ -108,7 +108,8 @@ def _open(rt, body: bytes, args, nonce: str) -> tuple[str, bytes, object]:
 
 def apply(rt, msg: Inbound, xml: str, timestamp: int, nonce: str, now: dt.datetime) -> str | None:
     """The message through the exactly-once inbox and its handler, as of `now`."""
-    ctx = handlers.Context(rt.plan_on(now.date()), rt.bind_policy, now)
+    d = rt.config.dashboard
+    ctx = handlers.Context(rt.plan_on(now.date()), rt.bind_policy, now, d.public_url, d.login_link_minutes)
     return inbox.process(msg, xml, timestamp, nonce, now, lambda m: handlers.handle(m, ctx))
 
 

@@ -12,7 +12,24 @@ from dataclasses import dataclass
 from campaign import people
 from models import Staff
 
-ORGANISER, LEADER, STAFF = "organiser", "leader", "staff"
+ORGANISER, LEADER, STAFF, ADMIN = "organiser", "leader", "staff", "admin"
+
+# The dashboard's pages, and the roles that may open them (a leader within their department).
+# Pending names and evidence: organisers and that department's leader only. Admins keep the
+# accounts and the roster; staff see their own progress and evidence.
+PAGES = {
+    "overview": {ORGANISER, LEADER, ADMIN},
+    "pending": {ORGANISER, LEADER},
+    "urge": {ORGANISER, LEADER},
+    "gallery": {ORGANISER, LEADER},
+    "notices": {ORGANISER},
+    "roster": {ORGANISER, ADMIN},
+    "me": {ORGANISER, LEADER, STAFF},
+}
+
+
+def may_open(role: str, page: str) -> bool:
+    return role in PAGES.get(page, set())
 
 
 @dataclass(frozen=True)

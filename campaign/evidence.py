@@ -183,3 +183,59 @@ def archive_rows(year: int, department: str | None = None, checklist: str | None
     query = query.order_by(Department.name, CheckIn.checklist, CheckIn.item, Staff.name, Evidence.received_at)
     for row in query.tuples().iterator():
         yield ArchiveRow(*row)
+
+
+# --- what the dashboard's gallery reads ---------------------------------------------------------
+
+@dataclass(frozen=True)
+class Shown:
+    piece: Evidence
+    checklist: str  # as stored
+    item: str
+    people: int  # how many check-ins it documents
+
+
+def gallery(department_id: int | None, checklist: str | None = None, item: str | None = None,
+            day: dt.date | None = None, tz=None, page: int = 1, per_page: int = 48) -> tuple[list[Shown], int]:
+    """(one page of pieces, how many there are in all), newest first, each once however many
+    check-ins it documents; lost ones included (they say why)."""
+    from models import Department  # noqa: F401  (Evidence.department is the sender's at the time)
+
+    query = (Evidence.select(Evidence, CheckIn.checklist, CheckIn.item, fn.COUNT(CheckInEvidence.id).alias("n"))
+             .join(CheckInEvidence).join(CheckIn).group_by(Evidence.id, CheckIn.checklist, CheckIn.item))
+    if department_id is not None:
+        query = query.where(CheckIn.department == department_id)
+    if checklist:
+        query = query.where((CheckIn.checklist == checklist) | CheckIn.checklist.startswith(f"{checklist}@"))
+    if item:
+        query = query.where(CheckIn.item == item)
+    if day is not None and tz is not None:
+        start = dt.datetime.combine(day, dt.time(0), tzinfo=tz)
+        query = query.where((Evidence.received_at >= to_utc(start))
+                            & (Evidence.received_at < to_utc(start + dt.timedelta(days=1))))
+    total = query.count()
+    rows = query.order_by(Evidence.received_at.desc(), Evidence.id.desc()).paginate(page, per_page)
+    return [Shown(r, r.checkinevidence.checkin.checklist, r.checkinevidence.checkin.item, r.n) for r in rows], total
+
+
+def get(piece_id: int) -> Evidence | None:
+    return Evidence.get_or_none(Evidence.id == piece_id)
+
+
+def departments_of(piece: Evidence) -> set[int]:
+    """The departments whose check-ins the piece documents (who may see it: those departments'
+    viewers, and whoever sent it)."""
+    return {d for (d,) in CheckIn.select(CheckIn.department).join(CheckInEvidence)
+            .where(CheckInEvidence.evidence == piece.id).distinct().tuples()} | {piece.department_id}
+
+
+def people_of(piece: Evidence) -> set[int]:
+    """Staff ids of the check-ins the piece documents."""
+    return {s for (s,) in CheckIn.select(CheckIn.staff).join(CheckInEvidence)
+            .where(CheckInEvidence.evidence == piece.id).tuples()}
+
+
+def of_person(person: Staff, limit: int = 100) -> list[Evidence]:
+    """The pieces documenting the person's own check-ins."""
+    return list(Evidence.select().join(CheckInEvidence).join(CheckIn).where(CheckIn.staff == person.id)
+                .distinct().order_by(Evidence.received_at.desc()).limit(limit))

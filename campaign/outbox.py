@@ -79,7 +79,7 @@ def expire(reminder: str, key: str, due: dt.datetime, now: dt.datetime) -> bool:
 
 
 def fan_out(reminder: str, key: str, due: dt.datetime, now: dt.datetime, rows: Iterable[dict],
-            skipped: Counter, dry_run: bool = False) -> int:
+            skipped: Counter, dry_run: bool = False, created_by: str | None = None) -> int:
     """Create the occurrence and one pending message per row ({staff, openid, channel,
     payload, suffix?}), all in one transaction; returns how many. Raises AlreadyThere.
     `skipped` is filled while `rows` is consumed, and stored with the occurrence."""
@@ -88,7 +88,8 @@ def fan_out(reminder: str, key: str, due: dt.datetime, now: dt.datetime, rows: I
             if occurrence_exists(key):
                 raise AlreadyThere(key)
             occurrence = None if dry_run else Occurrence.create(
-                key=key, reminder=reminder, due_at=to_utc(due), state=FANNED_OUT, created_at=to_utc(now))
+                key=key, reminder=reminder, due_at=to_utc(due), state=FANNED_OUT, created_at=to_utc(now),
+                created_by=created_by)
             count = _insert(occurrence, key, rows, now)
             if occurrence is not None:
                 occurrence.recipients = count
@@ -161,6 +162,17 @@ def open_windows(now: dt.datetime, window: dt.timedelta, limit: int) -> dict[str
         if openid in last and created >= last[openid]:
             used[openid] += 1
     return {openid: used[openid] < limit for openid in last}
+
+
+def occurrence_of(key: str) -> Occurrence | None:
+    return Occurrence.get_or_none(Occurrence.key == key)
+
+
+def states_of(key: str) -> dict[str, int]:
+    """An occurrence's messages per state (a 催办's sent, waiting, failed ...)."""
+    have = dict(Outbox.select(Outbox.state, fn.COUNT(Outbox.id)).join(Occurrence).where(Occurrence.key == key)
+                .group_by(Outbox.state).tuples())
+    return {state: int(have.get(state, 0)) for state in STATES}
 
 
 def counts() -> dict[str, int]:

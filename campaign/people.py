@@ -47,6 +47,15 @@ def department_named(name: str) -> Department | None:
     return Department.get_or_none(Department.name == name)
 
 
+def department_by_id(department_id: int) -> Department:
+    return Department.get_or_none(Department.id == department_id)
+
+
+def departments() -> list[Department]:
+    """Every department, in natural order."""
+    return sorted(Department.select(), key=lambda d: department_key(d.name))
+
+
 def department_names(limit: int | None = None) -> list[str]:
     query = Department.select(Department.name).order_by(Department.name)
     if limit is not None:

@@ -319,3 +319,15 @@ def load_demo(path: str | Path) -> ImportReport:
             person.openid = f"demo-{person.phone}"
             person.save()
     return report
+
+
+def sync_refusal(report: ImportReport, missing: list, on_roster: int, force: bool) -> str | None:
+    """Why nobody may be marked left after this import, or None: a rejected row could be
+    someone the file does list; half the roster missing is likely not the whole unit's file."""
+    if report.rejected:
+        return (f"nobody marked left: {report.rejected} rows were rejected, and a person on one of them would be "
+                "marked left by mistake; correct them and import again")
+    if len(missing) * 2 >= on_roster and len(missing) > 10 and not force:
+        return (f"nobody marked left: {len(missing)} of {on_roster} people are missing from the file. "
+                "--sync needs the whole unit's roster; if it is, add --force")
+    return None

@@ -71,7 +71,7 @@ class Report:
         }
 
 
-def _eligible_checkins(checklist: Checklist, department_id: int | None = None):
+def eligible_checkins(checklist: Checklist, department_id: int | None = None):
     """Check-ins on the checklist's current items by eligible people (of one department)."""
     # Exempt people are few: excluding them by a NOT IN list (a seek on the status index)
     # keeps the count a scan of a covering index, where a JOIN to staff cost one lookup per
@@ -98,7 +98,7 @@ def report(checklist: Checklist, target: float, department_id: int | None = None
     checklist (主题党日, 七个一) counts departments: one is in when anyone of it did an item."""
     if checklist.collective:
         return _departments_report(checklist, target, department_id)
-    per_person = (_eligible_checkins(checklist, department_id)
+    per_person = (eligible_checkins(checklist, department_id)
                   .select(CheckIn.department, CheckIn.staff, fn.COUNT(CheckIn.id).alias("n"))
                   .group_by(CheckIn.department, CheckIn.staff))
     eligible = _eligible_per_department(department_id)
@@ -117,7 +117,7 @@ def report(checklist: Checklist, target: float, department_id: int | None = None
     overall = Rate(sum(d.eligible for d in departments), sum(d.participants for d in departments),
                    sum(d.completed for d in departments))
 
-    items_q = (_eligible_checkins(checklist, department_id).select(CheckIn.item, fn.COUNT(CheckIn.id))
+    items_q = (eligible_checkins(checklist, department_id).select(CheckIn.item, fn.COUNT(CheckIn.id))
                .group_by(CheckIn.item))
     by_item = dict(items_q.tuples())
     items = [(i.key, i.name, int(by_item.get(i.key, 0))) for i in checklist.items]
@@ -127,7 +127,7 @@ def report(checklist: Checklist, target: float, department_id: int | None = None
 def _departments_report(checklist: Checklist, target: float, department_id: int | None) -> Report:
     eligible = {d: n for d, n in _eligible_per_department(department_id).items() if n}
     done: dict[int, set[str]] = {}
-    for dept, item in (_eligible_checkins(checklist, department_id).select(CheckIn.department, CheckIn.item)
+    for dept, item in (eligible_checkins(checklist, department_id).select(CheckIn.department, CheckIn.item)
                        .distinct().tuples()):
         done.setdefault(dept, set()).add(item)
     names = dict(Department.select(Department.id, Department.name).tuples())
@@ -147,14 +147,44 @@ def lowest(departments: list[DepartmentRate], n: int) -> list[DepartmentRate]:
 
 def pending_people(checklist: Checklist, department_id: int) -> list[Staff]:
     """Eligible people of a department who have not started the checklist."""
-    started = _eligible_checkins(checklist, department_id).select(CheckIn.staff)
+    started = eligible_checkins(checklist, department_id).select(CheckIn.staff)
     return order.people(Staff.select().where((Staff.department == department_id) & people.counted()
                                              & Staff.id.not_in(started)))
 
 
+def department_left(checklist: Checklist, department_id: int) -> list:
+    """A collective checklist's items the department has not done (anyone of it does them for all)."""
+    done = {item for (item,) in eligible_checkins(checklist, department_id).select(CheckIn.item).distinct().tuples()}
+    return [i for i in checklist.items if i.key not in done]
+
+
+@dataclass(frozen=True)
+class Pending:
+    person: Staff
+    done: frozenset  # item keys done
+    left: list  # the checklist's items not done (Item)
+
+
+def pending_detail(checklist: Checklist, department_id: int) -> list[Pending]:
+    """Eligible people of a department who have not completed the checklist, with what each has
+    left, by pinyin: whom a leader chases, and for what."""
+    done: dict[int, set[str]] = {}
+    for staff, item in (eligible_checkins(checklist, department_id).select(CheckIn.staff, CheckIn.item)
+                        .tuples()):
+        done.setdefault(staff, set()).add(item)
+    everyone = Staff.select().where((Staff.department == department_id) & people.counted())
+    out = []
+    for person in order.people(everyone):
+        mine = done.get(person.id, set())
+        left = [i for i in checklist.items if i.key not in mine]
+        if left:
+            out.append(Pending(person, frozenset(mine), left))
+    return out
+
+
 def done_counts(checklist: Checklist, department_id: int | None = None) -> dict[int, int]:
     """Items done per eligible person (staff id -> count); people with none are absent."""
-    query = (_eligible_checkins(checklist, department_id).select(CheckIn.staff, fn.COUNT(CheckIn.id))
+    query = (eligible_checkins(checklist, department_id).select(CheckIn.staff, fn.COUNT(CheckIn.id))
              .group_by(CheckIn.staff))
     return dict(query.tuples())
 

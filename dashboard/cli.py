@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 from flask.cli import AppGroup
 
-from campaign import binding, evidence, people, roster
+from campaign import binding, evidence, people, roster, sessions
 from campaign.clock import from_utc
 from commands import register, require_department, runtime, upgrade_schema, with_db
 from config import APP_ROOT
@@ -51,13 +51,9 @@ def _sync(report, dry_run: bool, force: bool) -> None:
         click.echo(f"  ... and {len(missing) - 200} more")
     if not missing:
         return
-    if report.rejected:
-        raise click.ClickException(f"nobody marked left: {report.rejected} rows were rejected, and a person on one of "
-                                   "them would be marked left by mistake; correct them and import again")
-    on_roster = people.on_roster_count() + (report.created if dry_run else 0)
-    if len(missing) * 2 >= on_roster and len(missing) > 10 and not force:
-        raise click.ClickException(f"nobody marked left: {len(missing)} of {on_roster} people are missing from the file. "
-                                   "--sync needs the whole unit's roster; if it is, add --force")
+    refusal = roster.sync_refusal(report, missing, people.on_roster_count() + (report.created if dry_run else 0), force)
+    if refusal:
+        raise click.ClickException(refusal)
     if dry_run:
         click.echo(f"dry run: would mark {len(missing)} people left (离职); nothing changed")
         return
@@ -194,6 +190,27 @@ def evidence_list(show_all):
         at = from_utc(piece.received_at, rt.config.tz)
         why = f"  {piece.error}" if piece.error else ""
         click.echo(f"{piece.state:<8} {at:%Y-%m-%d %H:%M}  {piece.staff.name}  {piece.kind}{why}")
+
+
+@cli.command("create-user")
+@click.argument("username")
+@click.option("--password-stdin", is_flag=True, help="read the password from standard input (for scripts)")
+@click.option("--reset", is_flag=True, help="the account exists: set its new password and end its sessions")
+@with_db
+def create_user(username, password_stdin, reset):
+    """A password account for an admin of the dashboard (hashed with scrypt)."""
+    rt = runtime()
+    upgrade_schema()
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = click.prompt("password", hide_input=True, confirmation_prompt=True)
+    try:
+        user = sessions.set_password(username, password, rt.clock(), reset)
+    except sessions.BadAccount as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"{'password changed for' if reset else 'created'} admin account {user.username!r}; "
+               f"log in at {rt.config.dashboard.public_url.rstrip('/')}/dashboard/login")
 
 
 def init_app(app) -> None:

@@ -171,13 +171,14 @@ def follow():
 
 @bp.post("/chat/api/scan")
 def scan():
-    """Scan a parametric QR code: by ticket (from qrcode/create) or directly by scene (a binding code)."""
+    """Scan a parametric QR code: by what it holds (the url qrcode/create returned), by ticket,
+    or directly by scene (a binding code)."""
     openid = _openid()
     body = request.get_json(silent=True) or {}
     e = emu()
-    if body.get("ticket"):
+    if body.get("ticket") or body.get("url"):
         try:
-            scene = e.platform.scene_of(body["ticket"])
+            scene = e.platform.scene_of(body.get("ticket") or "", body.get("url") or "")
         except ApiError as exc:
             raise ValueError(str(exc)) from None
     else:

@@ -116,6 +116,7 @@ def _run(owns_terminal: bool) -> int:
     # public secrets are only accepted towards a loopback API (config.py).
     local = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
     env = dict(os.environ, TUANJIE_WECHAT_API_BASE=f"http://{local}:{emu_port}")
+    env.setdefault("TUANJIE_PUBLIC_URL", f"http://{local}:{port}")  # the bot's 登录 links open this server
     for p in (port, emu_port):
         if _in_use(local, p):
             print(f"port {p} on {local} is in use (another `make run`?): stop it, or choose another with "
@@ -149,6 +150,7 @@ def _serve(procs: list, env: dict, host: str, local: str, port: int, emu_port: i
     # Commands in another terminal (flask ..., emulator.say) find this emulator through it.
     _write_run_file(env["TUANJIE_WECHAT_API_BASE"], f"http://{local}:{port}")
     print(f"\n  团结打卡 is running.\n  Chat page (手机聊天页): http://{local}:{emu_port}/\n"
+          f"  Dashboard (后台): {env['TUANJIE_PUBLIC_URL']}/dashboard/ — on the chat page, as 王主任, send 登录\n"
           f"  Organiser API: curl -H 'Authorization: Bearer demo-api-token' http://{local}:{port}/api/stats\n"
           f"  Send a reminder now: .venv/bin/flask --app server push --reminder monthly_talk\n"
           f"  Ctrl-C stops everything.\n", flush=True)

@@ -305,15 +305,20 @@ class Platform:
         expire = None if permanent else int(body.get("expire_seconds", 60))
         with self.lock:
             ticket = secrets.token_urlsafe(24)
-            self.tickets[ticket] = {"scene": str(value), "expires_at": None if permanent else self.now() + expire}
-        out = {"ticket": ticket, "url": f"http://weixin.qq.com/q/{ticket[:16]}"}
+            url = f"http://weixin.qq.com/q/{ticket[:16]}"
+            self.tickets[ticket] = {"scene": str(value), "url": url,
+                                    "expires_at": None if permanent else self.now() + expire}
+        out = {"ticket": ticket, "url": url}
         if expire is not None:
             out["expire_seconds"] = expire
         return out
 
-    def scene_of(self, ticket: str) -> str:
+    def scene_of(self, ticket: str = "", url: str = "") -> str:
+        """The scene of a QR code, found by its ticket or by what the code itself holds (its url:
+        what a phone's camera reads off a page)."""
         with self.lock:
-            t = self.tickets.get(ticket)
+            t = self.tickets.get(ticket) if ticket else next(
+                (t for t in self.tickets.values() if url and t["url"] == url), None)
             if t is None or (t["expires_at"] is not None and t["expires_at"] <= self.now()):
                 raise ApiError(40007, "ticket invalid or expired")
             return t["scene"]

@@ -14,7 +14,7 @@ from __future__ import annotations
 import datetime as dt
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Iterator
+from typing import Callable, Iterator
 
 from campaign import outbox, people, stats
 from campaign.clock import md, md_hm, midnight, week_start
@@ -24,6 +24,7 @@ from models import Department, Staff
 
 WINDOW, WINDOW_COUNT = dt.timedelta(hours=48), 5  # customer-service window after the person writes
 MAX_VALUE = 20  # template keyword values: 20 characters, one line (platform rule since May 2023)
+LINK = "_url"  # in a payload: the page the template message opens (not a keyword)
 
 
 def cut(value: str, limit: int = MAX_VALUE) -> str:
@@ -53,18 +54,22 @@ class FanoutResult:
 
 @dataclass(frozen=True)
 class Audience:
-    """Whom a fan-out addresses: everyone or one department, everyone or the pending only."""
+    """Whom a fan-out addresses: everyone or one department (or some), everyone or the pending
+    only; and the link each message carries (a notice's page, signed for its recipient)."""
 
     department: str | None = None
     pending_only: bool | None = None  # None: as the reminder says
+    departments: tuple[str, ...] = ()
+    link: Callable[[int], str] | None = None  # staff id -> the URL of their message
 
 
 def fan_out(plan: Plan, reminder: Reminder, key: str, due: dt.datetime, now: dt.datetime, push: PushConfig,
-            phase: str | None = None, audience: Audience = Audience(), dry_run: bool = False) -> FanoutResult:
+            phase: str | None = None, audience: Audience = Audience(), dry_run: bool = False,
+            created_by: str | None = None) -> FanoutResult:
     result = FanoutResult(key)
     rows = _Recipients(plan, reminder, due, now, push, phase, audience, result.skipped).rows()
     try:
-        result.created = outbox.fan_out(reminder.key, key, due, now, rows, result.skipped, dry_run)
+        result.created = outbox.fan_out(reminder.key, key, due, now, rows, result.skipped, dry_run, created_by)
     except outbox.AlreadyThere:
         return FanoutResult(key, existed=True)
     return result
@@ -115,6 +120,8 @@ class _Recipients:
         query = Staff.select(Staff.id, Staff.name, Staff.openid, Staff.status, Staff.department, Staff.role)
         if self.audience.department is not None:
             query = query.join(Department).where(Department.name == self.audience.department)
+        elif self.audience.departments:
+            query = query.join(Department).where(Department.name.in_(list(self.audience.departments)))
         return query.order_by(Staff.id).iterator()
 
     def _passed_over(self, person, n_done, total, reached, this_week, windows) -> bool:
@@ -152,5 +159,7 @@ class _Recipients:
     def _row(self, person, title: str, text: str, suffix: str = "") -> dict:
         push = self.push
         payload = {push.title_field: cut(title), push.text_field: cut(text), push.time_field: cut(md_hm(self.due))}
+        if self.audience.link is not None:
+            payload[LINK] = self.audience.link(person.id)
         return {"staff": person.id, "openid": person.openid, "channel": self.reminder.channel,
                 "payload": payload, "suffix": suffix}

@@ -11,9 +11,9 @@ import logging
 from typing import Callable
 
 from bot.client import Client, build_client
-from campaign import outbox
+from campaign import outbox, sessions
 from campaign.binding import BindPolicy, prune_failures
-from campaign.plan import Plan, PlanSource, Reminder
+from campaign.plan import Checklist, Plan, PlanSource, Reminder
 from config import Config
 from models import db
 from schedules import fanout
@@ -108,6 +108,26 @@ class Jobs:
             return fanout.fan_out(plan, reminder, key, now, now, self.config.push, phase=phase.key if phase else None,
                                   audience=audience, dry_run=dry_run)
 
+    def urge(self, plan: Plan, checklist: Checklist, department_id: int, department: str, by: str,
+             now: dt.datetime) -> fanout.FanoutResult:
+        """催办 from the dashboard: a nudge to the department's people who have not completed
+        the checklist, under every push rule; once per department and day (a second press finds
+        the first: existed)."""
+        reminder = Reminder(key=f"urge_{checklist.key}", kind="nudge", title=f"「{checklist.short}」打卡提醒",
+                            text="还差{left}项，回复「打卡」查看", at=now.timetz().replace(tzinfo=None),
+                            audience="pending", checklist=checklist.key)
+        key = urge_key(checklist, department_id, now)  # (the caller holds a connection: a web request)
+        return fanout.fan_out(plan, reminder, key, now, now, self.config.push,
+                              audience=fanout.Audience(department, True), created_by=by)
+
+    def notify(self, plan: Plan, notice_id: int, title: str, departments: tuple[str, ...], link, by: str,
+               now: dt.datetime) -> fanout.FanoutResult:
+        """A notice to everyone (or to some departments), each message opening its own signed page."""
+        reminder = Reminder(key="notice", kind="notice", title=title, text="点击查看通知全文",
+                            at=now.timetz().replace(tzinfo=None))
+        return fanout.fan_out(plan, reminder, f"notice:{notice_id}", now, now, self.config.push,
+                              audience=fanout.Audience(departments=departments, link=link), created_by=by)
+
     def sender(self, now: dt.datetime) -> Sender:
         """A sender whose clock starts at `now` and runs on with real time."""
         offset = now - dt.datetime.now(self.config.tz)
@@ -116,12 +136,17 @@ class Jobs:
                       self.quiet_check(self.plan(now)))
 
     def prune(self, now: dt.datetime) -> int:
+        """Forget what no longer counts: old binding failures, spent login links, ended sessions."""
         with db.connection_context():
-            return prune_failures(now, self.bind_policy)
+            return prune_failures(now, self.bind_policy) + sessions.prune(now)
 
     def registry(self) -> dict[str, Callable[[dt.datetime], int]]:
         return {"remind": self.remind, "send": self.send, "prune": self.prune,
                 **{name: job for name, (job, _) in self.extra.items()}}
+
+
+def urge_key(checklist: Checklist, department_id: int, now: dt.datetime) -> str:
+    return f"urge:{checklist.key}:{department_id}:{now.date().isoformat()}"
 
 
 def register(scheduler, jobs: Jobs) -> None:

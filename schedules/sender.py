@@ -242,8 +242,9 @@ class Sender:
 
     def _send(self, row: outbox.Claimed) -> str | None:
         data = json.loads(row.payload)
+        url = data.pop("_url", None)  # a notice's page: the message opens it (fanout.LINK)
         if row.channel == "template":
-            return self.client.send_template(row.openid, self.push.template_id, data)
+            return self.client.send_template(row.openid, self.push.template_id, data, url)
         if row.channel == "subscribe":
             self.client.send_subscribe(row.openid, self.push.subscribe_template_id or self.push.template_id, data)
             return None

@@ -274,10 +274,18 @@ def _move_evidence_column() -> int:
     return len(rows)
 
 
+def _v5_dashboard() -> list[str]:
+    from models import DashboardSession, DashboardUser, LoginFailure, LoginLink, Notice, Occurrence, Snapshot
+
+    changes = create_missing_tables([DashboardUser, LoginLink, LoginFailure, DashboardSession, Notice, Snapshot])
+    return changes + add_missing_columns(Occurrence, ("created_by",))
+
+
 MIGRATIONS: list[Migration] = [
     Migration(1, "the schema of init-db before versions", _v1_before_versions),
     Migration(2, "count forced token refreshes", _v2_forced_refreshes),
     Migration(3, "remember the checklist a person was shown", _v3_listing),
     Migration(4, "evidence as records of their own, collective activities", _v4_evidence_records),
+    Migration(5, "the dashboard: accounts, login links, sessions, notices, snapshots", _v5_dashboard),
 ]
 LATEST = MIGRATIONS[-1].number

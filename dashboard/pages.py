@@ -1,0 +1,207 @@
+"""The dashboard's pages: the overview, a department's pending people and its 催办, one's own
+progress, and the evidence gallery with its files. Each renders what campaign/ returns."""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import shutil
+import subprocess
+
+from flask import Response, abort, redirect, render_template, request, stream_with_context, url_for
+
+from campaign import checkins, evidence, outbox, people, sessions, stats
+from campaign import overview as figures
+from campaign.clock import from_utc
+from dashboard.web import bp, require, require_department, scope, viewer
+from runtime import runtime
+from schedules.jobs import urge_key
+
+
+def _plan_and_checklist():
+    rt = runtime()
+    now = rt.clock()
+    plan = rt.plan_on(now.date())
+    key = request.args.get("checklist") or request.form.get("checklist")
+    checklist = (plan.checklist(key) or plan.find_checklist(key)) if key else plan.main
+    if checklist is None:
+        abort(404)
+    return rt, now, plan, checklist
+
+
+@bp.get("/")
+@require("overview")
+def overview():
+    rt, now, plan, checklist = _plan_and_checklist()
+    s = scope()
+    department_id = None if s is None or s.whole_unit else s.department_id
+    view = figures.view(checklist, plan, now, department_id)
+    phase, days_left = figures.phase_now(plan, now.date())
+    calendar = rt.jobs.calendar(plan)
+    chart = json.dumps({"labels": [d for d, _ in view.timeline], "rates": [r for _, r in view.timeline],
+                        "target": plan.target}, ensure_ascii=False)
+    return render_template("overview.html", plan=plan, checklist=checklist, view=view, phase=phase,
+                           days_left=days_left, chart=chart, whole_unit=department_id is None,
+                           calendar=getattr(calendar, "state", lambda year: None)(now.year),
+                           lost=evidence.counts()[evidence.LOST] if department_id is None else 0)
+
+
+@bp.get("/pending")
+@require("pending")
+def pending():
+    rt, now, plan, checklist = _plan_and_checklist()
+    department = _department()
+    if department is None:  # an organiser without a department: choose one on the overview
+        return redirect(url_for("dashboard.overview", checklist=checklist.key) + "#departments")
+    key = urge_key(checklist, department.id, now)
+    urged = outbox.occurrence_of(key)
+    not_now = rt.jobs.not_now(now)
+    rows = [] if checklist.collective else stats.pending_detail(checklist, department.id)
+    return render_template("pending.html", checklist=checklist, department=department, rows=rows,
+                           not_started=sum(1 for r in rows if not r.done),
+                           department_left=stats.department_left(checklist, department.id)
+                           if checklist.collective else None, urged=urged,
+                           urged_by=sessions.actor_name(urged.created_by) if urged else None,
+                           urged_states=outbox.states_of(key) if urged else None,
+                           skipped=json.loads(urged.skipped or "{}") if urged else {},
+                           not_now=(_WHY_NOT_NOW.get(not_now[0][:5], not_now[0]), not_now[1]) if not_now else None,
+                           plan=plan)
+
+
+_WHY_NOT_NOW = {"not a": "今天不是工作日", "quiet": "免打扰时段"}
+
+
+def _department():
+    """The department the request names (a leader's own when it names none), after checking the
+    viewer may see it; None when an organiser names none."""
+    s = scope()
+    raw = request.values.get("department")
+    if raw is None and s is not None and not s.whole_unit:
+        raw = str(s.department_id)
+    if raw is None:
+        return None
+    if not raw.isdigit():
+        abort(400)
+    require_department(int(raw))
+    department = people.department_by_id(int(raw))
+    if department is None:
+        abort(404)
+    return department
+
+
+@bp.post("/urge")
+@require("urge")
+def urge():
+    rt, now, plan, checklist = _plan_and_checklist()
+    department = _department()
+    if department is None or checklist.collective:
+        abort(400)
+    rt.jobs.urge(plan, checklist, department.id, department.name, viewer().who, now)
+    return redirect(url_for("dashboard.pending", department=department.id, checklist=checklist.key) + "#urge")
+
+
+@bp.get("/me")
+@require("me")
+def me():
+    rt, now, plan, _ = _plan_and_checklist()
+    person = viewer().staff
+    lists = [(c, checkins.done_for(person, c)) for c in plan.checklists]
+    return render_template("me.html", person=person, lists=lists, pieces=evidence.of_person(person), tz=rt.config.tz)
+
+
+@bp.get("/gallery")
+@require("gallery")
+def gallery():
+    rt, now, plan, _ = _plan_and_checklist()
+    s = scope()
+    department_id = request.args.get("department", type=int)
+    if not s.whole_unit:
+        department_id = s.department_id
+    elif department_id is not None:
+        require_department(department_id)
+    day = _day(request.args.get("date"))
+    page = max(1, request.args.get("page", 1, type=int))
+    shown, total = evidence.gallery(department_id, request.args.get("checklist") or None,
+                                    request.args.get("item") or None, day, rt.config.tz, page)
+    return render_template("gallery.html", shown=shown, total=total, page=page, pages=max(1, -(-total // 48)),
+                           plan=plan, departments=people.departments() if s.whole_unit else [],
+                           department_id=department_id, day=day, tz=rt.config.tz, args=request.args)
+
+
+def _day(text: str | None) -> dt.date | None:
+    try:
+        return dt.date.fromisoformat(text) if text else None
+    except ValueError:
+        abort(400)
+
+
+@bp.get("/media/<int:piece_id>/<any(thumb, file, audio):what>")
+def media(piece_id: int, what: str):
+    """A piece's thumbnail, file, or (a voice message) playable audio: only for who may see it.
+    Addressed by id and checked each time: no guessable path, no path at all from the request."""
+    who = viewer()
+    piece = evidence.get(piece_id)
+    if who is None or piece is None or piece.state != evidence.STORED or not piece.sha256:
+        abort(404)
+    if not _may_see(who, piece):
+        abort(403)
+    archive = runtime().archive
+    if what == "thumb":
+        if not piece.thumb:
+            abort(404)
+        return Response(archive.chunks(piece.thumb), mimetype="image/jpeg")
+    if what == "audio":
+        return _playable(archive, piece)
+    headers = {"Content-Disposition": f'attachment; filename="evidence-{piece.id}.{piece.ext or "bin"}"'} \
+        if not (piece.mime or "").startswith(("image/", "video/")) else {}
+    return Response(stream_with_context(archive.chunks(piece.sha256)), mimetype=piece.mime or "application/octet-stream",
+                    headers=headers)
+
+
+def _may_see(who, piece) -> bool:
+    """Its sender, the people it documents, and whoever may see one of their departments."""
+    if who.staff is not None and (piece.staff_id == who.staff.id or who.staff.id in evidence.people_of(piece)):
+        return True
+    s = scope()
+    return s is not None and (s.whole_unit or s.department_id in evidence.departments_of(piece))
+
+
+def _playable(archive, piece):
+    """AMR, which browsers cannot play, as Ogg when ffmpeg is installed; else 404 (the page
+    offers the file itself instead)."""
+    ffmpeg = shutil.which("ffmpeg")
+    if ffmpeg is None or piece.mime not in ("audio/amr", "audio/silk"):
+        abort(404)
+    done = subprocess.run([ffmpeg, "-loglevel", "error", "-i", str(archive.path(piece.sha256)), "-f", "ogg", "-"],
+                          capture_output=True, timeout=30)
+    if done.returncode != 0:
+        abort(404)
+    return Response(done.stdout, mimetype="audio/ogg")
+
+
+CALENDAR_WORDS = {"official (chinese-calendar)": "国务院公布的安排", "official by plan": "计划中录入的国务院安排",
+                  "provisional: statutory holidays by rule, make-up workdays unknown":
+                  "暂定：法定节假日按规则推算，调休未知，请在国务院公布后录入"}
+
+
+@bp.app_template_filter("calendar_words")
+def _calendar_words(state: str) -> str:
+    return CALENDAR_WORDS.get(state, state)
+
+
+@bp.app_template_filter("local")
+def _local(stored: dt.datetime | None, fmt: str = "%m-%d %H:%M") -> str:
+    return from_utc(stored, runtime().config.tz).strftime(fmt) if stored else ""
+
+
+@bp.app_template_filter("urlencode_args")
+def _urlencode_args(args, **changes) -> str:
+    from urllib.parse import urlencode
+
+    return urlencode({**{k: v for k, v in args.items() if v}, **changes})
+
+
+@bp.app_template_filter("pct")
+def _pct(rate: float) -> str:
+    from bot.texts import pct
+
+    return pct(rate)

@@ -1,0 +1,122 @@
+"""The dashboard's frame: who the request is from, what they may open, and the headers every
+page carries. Pages live in dashboard/pages.py, login in dashboard/login.py; they render what
+campaign/ returns and copy no query or role rule (campaign.access holds those).
+
+Error policy: not logged in -> the login page; a wrong role, or another department -> 403;
+too many failed logins -> 429; a bad form (CSRF) -> 400. Never a page of someone else's.
+"""
+from __future__ import annotations
+
+import functools
+import hashlib
+import hmac
+
+from flask import Blueprint, abort, g, redirect, render_template, request, url_for
+
+from campaign import access, sessions
+from runtime import runtime
+
+bp = Blueprint("dashboard", __name__, url_prefix="/dashboard", template_folder="templates", static_folder="static",
+               static_url_path="/static")
+COOKIE = "tj_session"
+
+# No inline script anywhere (the pages' own JS is a static file), no framing, no referrer: a
+# login link's secret must not leak to another site.
+HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+                               "media-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    "X-Content-Type-Options": "nosniff",
+}
+
+
+@bp.before_request
+def _who():
+    g.viewer = sessions.viewer(request.cookies.get(COOKIE), runtime().clock())
+
+
+@bp.after_request
+def _headers(response):
+    response.headers.update(HEADERS)
+    if not request.path.startswith("/dashboard/static/"):
+        response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def viewer() -> sessions.Viewer | None:
+    return g.get("viewer")
+
+
+def require(page: str):
+    """A view for the roles campaign.access lets open `page`; others get the login or a 403."""
+    def wrap(view):
+        @functools.wraps(view)
+        def inner(*args, **kwargs):
+            who = viewer()
+            if who is None:
+                return redirect(url_for("dashboard.login_page", next=request.path))
+            if not access.may_open(who.role, page):
+                abort(403)
+            return view(*args, **kwargs)
+        return inner
+    return wrap
+
+
+def scope():
+    """The viewer's scope among departments (None: an admin or staff, who see no department's names)."""
+    who = viewer()
+    return access.scope_of(who.staff) if who and who.staff else None
+
+
+def require_department(department_id: int) -> None:
+    """403 unless the viewer may see this department's figures and names."""
+    s = scope()
+    if s is None or not s.sees(department_id):
+        abort(403)
+
+
+def set_session_cookie(response, secret: str) -> None:
+    d = runtime().config.dashboard
+    response.set_cookie(COOKIE, secret, max_age=d.session_hours * 3600, httponly=True, samesite="Lax",
+                        secure=d.secure_cookies, path="/dashboard")
+
+
+def secret_key(config) -> str:
+    """The key that signs the dashboard's cookies and CSRF tokens: the configured one, or one
+    derived from the account's secrets, the same in every worker."""
+    if config.dashboard.secret_key:
+        return config.dashboard.secret_key
+    material = f"{config.wechat.app_secret}|{config.api.token}|{config.wechat.token}".encode()
+    return hmac.new(b"tuanjie-dashboard", material, hashlib.sha256).hexdigest()
+
+
+@bp.app_errorhandler(403)
+def _forbidden(exc):
+    if not request.path.startswith("/dashboard"):
+        return exc
+    return render_template("error.html", title="无权查看", text="这个页面不在你的权限范围内。"), 403
+
+
+@bp.app_errorhandler(429)
+def _too_many(exc):
+    if not request.path.startswith("/dashboard"):
+        return exc
+    return render_template("error.html", title="尝试次数过多", text=exc.description), 429
+
+
+def init_app(app) -> None:
+    """The dashboard, its CSRF protection (the webhook and the bearer API are exempt: they have
+    signatures and tokens of their own), and the session cookie's settings."""
+    from flask_wtf.csrf import CSRFProtect
+
+    config = app.extensions["tuanjie"].config
+    app.secret_key = secret_key(config)
+    app.config.update(SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax",
+                      SESSION_COOKIE_SECURE=config.dashboard.secure_cookies, WTF_CSRF_TIME_LIMIT=None)
+    csrf = CSRFProtect(app)
+    for name in ("wechat", "api"):
+        csrf.exempt(app.blueprints[name])
+    from dashboard import login, notices, pages, roster  # noqa: F401  (their routes join bp)
+
+    app.register_blueprint(bp)
