@@ -66,7 +66,9 @@ class Runtime:
 
         return Jobs(self.config, self.plans, self.client,
                     extra={"spool": (lambda now: drain(self), 10), "media": (self.fetch_media, 5),
-                           "stats": (self.refresh_stats, 60)})
+                           "stats": (self.refresh_stats, 60),
+                           # what a killed media job left half-written in media_dir/tmp, after a day
+                           "sweep": (lambda now: self.archive.sweep(), 3600)})
 
     def refresh_stats(self, now: dt.datetime) -> int:
         """The stats job: a large unit's overview figures, computed once a minute for every page."""

@@ -94,9 +94,13 @@ class Fetcher:
 
         try:
             with self.archive.open(sha256) as fh, Image.open(fh) as image:
+                if image.width * image.height > Image.MAX_IMAGE_PIXELS:  # (Pillow only warns up to 2x)
+                    raise ValueError(f"{image.width}x{image.height} pixels: too large to decode for a thumbnail")
                 taken = _taken_at(image)
-                image = ImageOps.exif_transpose(image)
+                # Shrink first: a JPEG then decodes at 1/8 scale (a 12 MP photo: ~4 MB, not ~90),
+                # and turning it upright costs nothing at thumbnail size.
                 image.thumbnail((THUMB_PX, THUMB_PX))
+                image = ImageOps.exif_transpose(image)
                 out = io.BytesIO()
                 image.convert("RGB").save(out, "JPEG", quality=80)
         except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:

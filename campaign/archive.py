@@ -52,6 +52,20 @@ class Archive:
         (self.folder / "tmp").mkdir(parents=True, exist_ok=True)
         return _Writer(self, max_bytes)
 
+    def sweep(self, older_than: float = 86400) -> int:
+        """Remove temporary files a killed process left (none is written to for a day)."""
+        import time
+
+        cutoff, removed = time.time() - older_than, 0
+        for leftover in (self.folder / "tmp").glob("in-*"):
+            try:
+                if leftover.stat().st_mtime < cutoff:
+                    leftover.unlink()
+                    removed += 1
+            except FileNotFoundError:
+                pass
+        return removed
+
     def put_bytes(self, data: bytes) -> Kept:
         with self.writer(len(data)) as w:
             w.write(data)
@@ -85,6 +99,7 @@ class _Writer:
             os.unlink(self.name)  # the same bytes are kept already
         else:
             os.replace(self.name, final)
+            _sync_folder(final.parent)  # the rename itself survives a crash: the row will say stored
         self.name = None
         return Kept(sha, self.size, self.head)
 
@@ -96,6 +111,14 @@ class _Writer:
             self.fh.close()
         if self.name is not None and os.path.exists(self.name):
             os.unlink(self.name)
+
+
+def _sync_folder(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 # What the bytes say a file is: (magic at offset 0, or at `at`, mime, extension).

@@ -53,17 +53,25 @@ class ArchiveExport:
         self.seq: dict[str, int] = {}
 
     def write(self, out: Path, department: str | None = None, checklist: str | None = None) -> Written:
-        """Write the zip to `out` (through a temporary file, renamed at the end)."""
+        """Write the zip to `out` through a temporary file, flushed to disk and then renamed: a
+        crash leaves the old file or the whole new one, and a failure leaves no .partial."""
         written = Written()
         partial = out.with_name(out.name + ".partial")
-        with tempfile.TemporaryDirectory(prefix="tuanjie-index-") as tmp, \
-                zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED, allowZip64=True) as zf:
-            index = _Index(Path(tmp) / "index.xlsx")
-            for row in evidence.archive_rows(self.plan.year, department, checklist):
-                self._row(zf, index, row, written)
-            index.close()
-            zf.write(Path(tmp) / "index.xlsx", "index.xlsx")
-        os.replace(partial, out)
+        try:
+            with tempfile.TemporaryDirectory(prefix="tuanjie-index-") as tmp, open(partial, "wb") as raw:
+                with zipfile.ZipFile(raw, "w", zipfile.ZIP_DEFLATED, allowZip64=True) as zf:
+                    index = _Index(Path(tmp) / "index.xlsx")
+                    for row in evidence.archive_rows(self.plan.year, department, checklist):
+                        self._row(zf, index, row, written)
+                    index.close()
+                    zf.write(Path(tmp) / "index.xlsx", "index.xlsx")
+                raw.flush()
+                os.fsync(raw.fileno())
+            os.replace(partial, out)
+        except BaseException:
+            if partial.is_file():
+                partial.unlink()
+            raise
         return written
 
     def _row(self, zf: zipfile.ZipFile, index: "_Index", row: evidence.ArchiveRow, written: Written) -> None:
@@ -71,8 +79,9 @@ class ArchiveExport:
         at = from_utc(row.received_at, self.tz)
         kind = KIND_NAMES.get(row.kind, row.kind)
         base = [row.person, row.department, folder.split("/")[1], folder.split("/")[2], at.strftime("%Y-%m-%d %H:%M")]
-        if row.state == evidence.LOST or (row.sha256 is None and row.text is None):
-            index.lost(base + [kind, _why_missing(row)])
+        missing = row.sha256 is not None and not self.archive.has(row.sha256)
+        if row.state == evidence.LOST or (row.sha256 is None and row.text is None) or missing:
+            index.lost(base + [kind, _why_missing(row, missing)])
             written.lost += 1
             return
         path = self._file(zf, row, folder, at, written)
@@ -101,6 +110,7 @@ class ArchiveExport:
         name = f"{stem}_{n}"
         path = f"{name}.{row.ext or 'txt'}" if row.sha256 else f"{name}.txt"
         if row.sha256:
+            # Stored as they are (ZipInfo's default, ZIP_STORED): photos and video do not compress.
             with self.archive.open(row.sha256) as src, zf.open(zipfile.ZipInfo(path, at.timetuple()[:6]), "w",
                                                                force_zip64=True) as dst:
                 while chunk := src.read(1 << 16):
@@ -114,7 +124,9 @@ class ArchiveExport:
         return path
 
 
-def _why_missing(row: evidence.ArchiveRow) -> str:
+def _why_missing(row: evidence.ArchiveRow, file_missing: bool = False) -> str:
+    if file_missing:  # the database says stored, the disk disagrees: say so, and go on
+        return f"stored, but its file {row.sha256[:12]}… is missing from media_dir (restore it from a backup)"
     if row.state == evidence.LOST:
         return row.error or "lost"
     return "not fetched yet (the media job runs every few seconds)"

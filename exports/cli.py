@@ -36,8 +36,13 @@ def export_archive(out, department, checklist, year, force):
             raise click.ClickException(f"--checklist: no checklist {checklist!r} in the plan "
                                        f"(known: {', '.join(c.key for c in plan.checklists)})")
         key = found.key
-    with click.progressbar(length=0, label="archiving", file=sys.stderr, show_pos=True) as bar:
-        written = ArchiveExport(plan, rt.archive, rt.config.tz, progress=bar.update).write(out_path, department, key)
+    try:
+        with click.progressbar(length=0, label="archiving", file=sys.stderr, show_pos=True) as bar:
+            written = ArchiveExport(plan, rt.archive, rt.config.tz, progress=bar.update).write(out_path, department,
+                                                                                               key)
+    except OSError as exc:
+        raise click.ClickException(f"--out {out}: cannot write the archive ({exc.strerror or exc}: "
+                                   f"{exc.filename or out}); nothing was changed") from None
     click.echo(f"{out}: {written.pieces} pieces in {written.files} files ({written.bytes / 2**20:.1f} MB), "
                f"{written.lost} lost (listed in index.xlsx)")
 

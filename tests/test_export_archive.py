@@ -98,3 +98,34 @@ def test_a_formula_like_name_stays_text_and_folder_names_are_safe_on_windows(mak
         assert any(n.startswith("研究室_A_B_/") for n in zf.namelist()), zf.namelist()
     finally:
         server.shutdown()
+
+
+def test_a_file_missing_from_disk_is_listed_as_missing_and_the_rest_exported(media_world):
+    world, emu = media_world
+    world.say("o-bob", "1")
+    world.send(inbound.image("o-bob", upload(emu, "image", jpeg())))
+    world.send(inbound.image("o-bob", upload(emu, "image", jpeg(colour=(9, 9, 9)))))
+    world.cli("run-job", "media")
+    from models import Evidence
+
+    gone = Evidence.select().order_by(Evidence.id).first()
+    archive = world.app.extensions["tuanjie"].archive
+    archive.path(gone.sha256).unlink()
+    output, zf = export(world)
+    assert "1 pieces in 1 files" in output.replace("1 piece in", "1 pieces in") and "1 lost" in output, output
+    lost = index_rows(zf, "缺失")
+    assert len(lost) == 1 and "missing from media_dir" in lost[0][6]
+
+
+def test_a_failed_export_leaves_neither_a_partial_file_nor_a_changed_old_one(media_world):
+    world, emu = media_world
+    world.say("o-bob", "1")
+    world.send(inbound.image("o-bob", upload(emu, "image", jpeg())))
+    world.cli("run-job", "media")
+    out = world.tmp / "archive.zip"
+    out.write_bytes(b"the old export")
+    (world.tmp / "archive.zip.partial").mkdir()  # the temporary file cannot be made
+    result = world.cli("export-archive", "--out", str(out), "--force")
+    assert result.exit_code == 1 and "cannot write the archive" in result.output and "Traceback" not in result.output
+    assert out.read_bytes() == b"the old export"
+    (world.tmp / "archive.zip.partial").rmdir()

@@ -13,13 +13,16 @@ from tests.conftest import bind, documented, start_emulator
 from emulator import inbound
 
 
-def jpeg(size=(800, 600), colour=(200, 30, 30), taken: str | None = "2026:05:06 09:15:00", pad: int = 0) -> bytes:
+def jpeg(size=(800, 600), colour=(200, 30, 30), taken: str | None = "2026:05:06 09:15:00", pad: int = 0,
+         orientation: int | None = None) -> bytes:
     from PIL import Image
 
     image = Image.new("RGB", size, colour)
     exif = Image.Exif()
     if taken:
         exif[0x8769] = {36867: taken}
+    if orientation:
+        exif[0x0112] = orientation  # 6: the camera was held upright, the pixels lie on their side
     out = io.BytesIO()
     image.save(out, "JPEG", exif=exif)
     return out.getvalue() + b"\0" * pad
@@ -72,6 +75,31 @@ def test_photos_sent_together_are_all_fetched_with_thumbnails_and_the_time_taken
     with Image.open(store.path(pieces[0].thumb)) as thumb:
         assert max(thumb.size) == 320 and thumb.format == "JPEG"
     assert len(documented()[0][1]) == 2
+
+
+def test_a_photo_taken_upright_gets_an_upright_thumbnail(media_world):
+    from PIL import Image
+
+    world, emu = media_world
+    world.say("o-bob", "1")
+    world.send(inbound.image("o-bob", upload(emu, "image", jpeg(size=(1600, 1200), orientation=6))))
+    fetch(world)
+    with Image.open(archive(world).path(Evidence.get().thumb)) as thumb:
+        assert thumb.size == (240, 320)
+
+
+@pytest.mark.filterwarnings("ignore::PIL.Image.DecompressionBombWarning")
+def test_a_picture_past_pillows_size_warning_gets_no_thumbnail_and_is_still_kept(media_world):
+    from PIL import Image
+
+    world, emu = media_world
+    big = io.BytesIO()
+    Image.new("1", (10_000, 9_000)).save(big, "PNG")  # 90 MP: past the warning, below the error
+    world.say("o-bob", "1")
+    world.send(inbound.image("o-bob", upload(emu, "image", big.getvalue())))
+    fetch(world)
+    piece = Evidence.get()
+    assert (piece.state, piece.thumb) == ("stored", None)
 
 
 def test_voice_keeps_its_recognition_and_video_comes_through_its_url(media_world):
@@ -165,3 +193,18 @@ def test_collected_media_never_slows_the_webhook(media_world):
     assert time.monotonic() - began < 1.0
     assert Evidence.get().state == "pending" and CheckInEvidence.select().count() == 1
     assert CheckIn.get().evidence_count == 1
+
+
+def test_half_written_files_a_killed_job_left_are_swept_after_a_day(media_world):
+    import os
+    import time
+
+    world, _ = media_world
+    store = archive(world)
+    (store.folder / "tmp").mkdir(parents=True, exist_ok=True)
+    old, fresh = store.folder / "tmp" / "in-old", store.folder / "tmp" / "in-fresh"
+    old.write_bytes(b"x")
+    fresh.write_bytes(b"y")
+    os.utime(old, (time.time() - 90_000, time.time() - 90_000))
+    assert "sweep: 1" in world.cli("run-job", "sweep").output
+    assert not old.exists() and fresh.exists()
