@@ -7,7 +7,8 @@ A change to a model needs a numbered migration in `storage/migrations.py`.
 """
 from __future__ import annotations
 
-from peewee import BooleanField, CharField, DateTimeField, ForeignKeyField, IntegerField, Model, TextField
+from peewee import (BooleanField, CharField, DateTimeField, DecimalField, ForeignKeyField, IntegerField, Model,
+                    TextField)
 
 from storage.engine import db
 
@@ -304,6 +305,37 @@ class Snapshot(BaseModel):
     data = TextField()  # JSON
 
 
+class AssessmentEntry(BaseModel):
+    """A year-end assessment entry (加减分) for a department: points with a reason, who gave them
+    ("staff:12", "user:3", or "rule:<key>" when the plan's rule applied it) and when, and what it
+    rests on. Never edited or deleted: a correction is a new entry that reverses one."""
+
+    year = IntegerField()
+    department = ForeignKeyField(Department, on_delete="RESTRICT")
+    points = DecimalField(max_digits=6, decimal_places=1, auto_round=True)
+    reason = CharField(max_length=200)
+    kind = CharField(max_length=10)  # rule | manual | reversal
+    rule_key = CharField(max_length=120, null=True)  # a rule's occasion: applied once
+    given_by = CharField(max_length=80)
+    created_at = DateTimeField()
+    reverses = ForeignKeyField("self", null=True, unique=True, on_delete="RESTRICT")
+    basis = TextField(null=True)  # JSON: the figures a rule saw; activity, evidence, notice ids
+
+    class Meta:
+        indexes = ((("year", "department", "rule_key"), True),)
+
+
+class AssessmentFreeze(BaseModel):
+    """The year's assessment table as frozen at the year's end: later entries are refused, and
+    the table is kept with the sha256 of its canonical JSON."""
+
+    year = IntegerField(unique=True)
+    frozen_at = DateTimeField()
+    frozen_by = CharField(max_length=80)
+    checksum = CharField(max_length=64)
+    table = TextField()  # JSON: totals and entries as they were
+
+
 class SchemaVersion(BaseModel):
     """One row: the number of the last migration applied (storage/migrations.py)."""
 
@@ -313,6 +345,6 @@ class SchemaVersion(BaseModel):
 
 ALL_MODELS = [Department, Staff, BindCode, BindFailure, Activity, CheckIn, Evidence, CheckInEvidence, InboundMessage,
               Occurrence, Outbox, AccessToken, DashboardUser, LoginLink, LoginFailure, DashboardSession, Notice,
-              Snapshot, SchemaVersion]
+              Snapshot, AssessmentEntry, AssessmentFreeze, SchemaVersion]
 
 

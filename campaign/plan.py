@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
+from campaign.rules import parse_rules
+
 
 log = logging.getLogger("tuanjie.plan")
 
@@ -146,6 +148,7 @@ class Plan:
     reminders: tuple[Reminder, ...] = ()
     holidays: frozenset = frozenset()
     workdays: frozenset = frozenset()
+    assessment: tuple = ()  # campaign.rules.Rule: the plan's 加减分 rules
 
     def reminder(self, key: str) -> Reminder | None:
         return next((r for r in self.reminders if r.key == key), None)
@@ -327,9 +330,11 @@ class _Parser:
         phases = self.phases(raw.get("phases", []))
         checklists = self.checklists(raw.get("checklists"))
         holidays, workdays = _calendar(raw.get("calendar", {}), self.fail)
-        reminders = _reminders(raw.get("reminders", []), self, {p.key for p in phases}, {c.key for c in checklists})
+        keys = {p.key for p in phases}, {c.key for c in checklists}
+        reminders = _reminders(raw.get("reminders", []), self, *keys)
+        rules = parse_rules(raw.get("assessment", []), self, *keys)
         return Plan(name, self.year, float(target), phases, checklists, str(self.path), reminders,
-                    holidays, workdays)
+                    holidays, workdays, rules)
 
     def phases(self, raw) -> tuple[Phase, ...]:
         if not isinstance(raw, list):
@@ -420,7 +425,7 @@ PLACEHOLDERS = {"phase": "宣传动员", "end": "12月20日", "checklist": "五�
 
 # The keys each kind of table may hold: a misspelt key (evidence = true) is an error, not ignored.
 KNOWN = {
-    "plan": ("name", "year", "target", "phases", "checklists", "reminders", "calendar"),
+    "plan": ("name", "year", "target", "phases", "checklists", "reminders", "calendar", "assessment"),
     "phases": ("key", "name", "start", "end"),
     "checklists": ("key", "name", "short", "aliases", "items", "opens", "closes", "main", "scope", "period"),
     "items": ("key", "name", "aliases", "evidence_required"),

@@ -281,11 +281,18 @@ def _v5_dashboard() -> list[str]:
     return changes + add_missing_columns(Occurrence, ("created_by",))
 
 
+def _v6_assessment() -> list[str]:
+    from models import AssessmentEntry, AssessmentFreeze
+
+    return create_missing_tables([AssessmentEntry, AssessmentFreeze])
+
+
 MIGRATIONS: list[Migration] = [
     Migration(1, "the schema of init-db before versions", _v1_before_versions),
     Migration(2, "count forced token refreshes", _v2_forced_refreshes),
     Migration(3, "remember the checklist a person was shown", _v3_listing),
     Migration(4, "evidence as records of their own, collective activities", _v4_evidence_records),
     Migration(5, "the dashboard: accounts, login links, sessions, notices, snapshots", _v5_dashboard),
+    Migration(6, "the year-end assessment: entries and the frozen table", _v6_assessment),
 ]
 LATEST = MIGRATIONS[-1].number
