@@ -41,5 +41,11 @@ bench-roster: install
 bench-media: install
 	$(BIN)/python bench/media.py
 
+bench-dashboard: install
+	$(BIN)/python bench/dashboard.py
+
+bench-exports: install
+	$(BIN)/python bench/exports.py
+
 clean:
 	rm -rf $(VENV) data

@@ -109,6 +109,10 @@ class StorageConfig:
 class CampaignConfig:
     plan: str = "plans/minzu_tuanjie.toml"
     timezone: str = "Asia/Shanghai"
+    # The unit's name, as the year-end workbooks and the drafted 工作总结 print it.
+    unit: str = "本单位"
+    # A font file with Chinese glyphs for the report's charts; empty: what fontconfig offers.
+    report_font: str = ""
 
 
 @dataclass(frozen=True)
@@ -317,6 +321,7 @@ def validate(cfg: Config) -> Config:
     if not cfg.plan_path.is_file():
         tried = "" if Path(cfg.campaign.plan).is_absolute() else f" (nor {APP_ROOT / cfg.campaign.plan})"
         raise ConfigError(f"campaign.plan: file {cfg.plan_path} does not exist{tried}")
+    _validate_campaign(cfg)
     if cfg.api.token and len(cfg.api.token.strip()) < 12:
         raise ConfigError("api.token: must be at least 12 characters")
     b = cfg.binding
@@ -363,6 +368,14 @@ def _check_account(cfg: Config) -> None:
         if real and value == DEMO[section][key] and key != "app_id":
             raise ConfigError(f"{section}.{key}: is the public demo value, which anyone can read: set your own"
                               f"{where}; demo values only work with a local emulator as wechat.api_base")
+
+
+def _validate_campaign(cfg: Config) -> None:
+    c = cfg.campaign
+    if not c.unit.strip() or len(c.unit) > 40 or any(ch in c.unit for ch in "\r\n\t"):
+        raise ConfigError(f"campaign.unit: the unit's name, 1-40 characters on one line, got {c.unit!r}")
+    if c.report_font and not cfg.path(c.report_font).is_file():
+        raise ConfigError(f"campaign.report_font: no font file {cfg.path(c.report_font)}")
 
 
 def _validate_dashboard(d: DashboardConfig) -> None:

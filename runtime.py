@@ -68,7 +68,8 @@ class Runtime:
                     extra={"spool": (lambda now: drain(self), 10), "media": (self.fetch_media, 5),
                            "stats": (self.refresh_stats, 60),
                            # what a killed media job left half-written in media_dir/tmp, after a day
-                           "sweep": (lambda now: self.archive.sweep(), 3600)})
+                           "sweep": (lambda now: self.archive.sweep(), 3600),
+                           "assessment": (self.apply_assessment, 3600)})
 
     def refresh_stats(self, now: dt.datetime) -> int:
         """The stats job: a large unit's overview figures, computed once a minute for every page."""
@@ -76,6 +77,16 @@ class Runtime:
 
         with db.connection_context():
             return overview.refresh_all(self.plans.on(now.date()), now)
+
+    def apply_assessment(self, now: dt.datetime) -> int:
+        """The assessment job: the plan's rules whose occasion has come, each applied once."""
+        from campaign import assessment
+
+        with db.connection_context():
+            written = assessment.apply_rules(self.plans.on(now.date()), now)
+        if written:
+            log.info("assessment: %d entries by the plan's rules", len(written))
+        return len(written)
 
     def fetch_media(self, now: dt.datetime) -> int:
         """The media job: what people sent as evidence, from WeChat into the archive."""

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from bot import menu
 from bot import texts as T
 from bot.inbound import Inbound
-from campaign import access, binding, checkins, collective, evidence, outbox, people, sessions, stats
+from campaign import access, assessment, binding, checkins, collective, evidence, outbox, people, sessions, stats
 from campaign.clock import md
 from campaign.plan import Checklist, Plan, normalise, number_word
 
@@ -26,6 +26,7 @@ _PROGRESS = {"进度", "我的进度", "查看进度"}
 _HELP = {"帮助", "help", "?", "菜单", "指令"}
 _LOGIN = {"登录", "登陆", "后台", "登录后台", "login"}
 _STATS = {"统计", "参与率", "stats"}
+_ASSESSMENT = {"考核", "加减分", "考核分", "考核情况"}
 _STATS_OF = re.compile("^(" + "|".join(map(re.escape, _STATS)) + ")(.+)$")
 # End punctuation that voice recognition adds ("打卡2。") or people type; "?" alone stays (help).
 _PUNCT = "。．.，,、！!？?～~…；;：:\"'“”‘’（）()【】「」《》 \u3000"
@@ -164,6 +165,8 @@ def on_command(person, text: str, ctx: Context, several: bool = False, raw: str 
         return check_in(person, m.group(1), ctx, bare=False, several=several)
     if text in _LOGIN:
         return login_link(person, ctx)
+    if text in _ASSESSMENT:
+        return assessment_text(person, ctx)
     collective_reply = collective_command(person, text, raw, ctx)
     if collective_reply is not None:
         return collective_reply
@@ -209,7 +212,7 @@ def collective_command(person, text: str, raw: str, ctx: Context) -> str | None:
 
 
 def _is_command(text: str) -> bool:
-    return bool(text in _HELP or text in _PROGRESS or text in _STATS or _STATS_OF.match(text) or _UNDO.match(text)
+    return bool(text in _HELP or text in _ASSESSMENT or text in _PROGRESS or text in _STATS or _STATS_OF.match(text) or _UNDO.match(text)
                 or _CHECKIN.match(text) or any(text.startswith(word) for word in _PROGRESS))
 
 
@@ -441,6 +444,31 @@ def progress_text(person, ctx: Context) -> str:
     return "\n".join(lines)
 
 
+ASSESSMENT_LINES = 5  # a leader's latest entries shown
+ASSESSMENT_DEPARTMENTS = 15  # an organiser's departments shown, in natural order (never by points)
+
+
+def assessment_text(person, ctx: Context) -> str:
+    """考核: a leader's department's points and latest entries; an organiser's per department."""
+    scope = access.scope_of(person)
+    if scope is None:
+        return T.ASSESSMENT_STAFF
+    year = ctx.now.year
+    state = T.ASSESSMENT_FROZEN if assessment.frozen(year) else ""
+    totals = assessment.totals(year, scope.department_id)
+    if not scope.whole_unit:
+        total = totals[0]
+        latest = assessment.entries(year, scope.department_id)[-ASSESSMENT_LINES:]
+        lines = [T.ASSESSMENT_DEPT.format(dept=total.name, year=year, points=total.points, n=total.entries, state=state)]
+        lines += [T.ASSESSMENT_ENTRY.format(points=e.points, reason=e.reason) for e in reversed(latest)]
+        return "\n".join(lines + ([T.ASSESSMENT_MORE] if total.entries else [T.ASSESSMENT_NONE]))
+    lines = [T.ASSESSMENT_UNIT.format(year=year, n=len(totals), state=state)]
+    lines += [T.ASSESSMENT_TOTAL.format(dept=t.name, points=t.points) for t in totals[:ASSESSMENT_DEPARTMENTS]]
+    if len(totals) > ASSESSMENT_DEPARTMENTS:
+        lines.append(T.ASSESSMENT_REST.format(n=len(totals) - ASSESSMENT_DEPARTMENTS))
+    return "\n".join(lines + [T.ASSESSMENT_MORE])
+
+
 def help_text(plan: Plan, person) -> str:
     main = plan.main
     others = [c for c in plan.checklists if not c.main]
@@ -453,7 +481,8 @@ def help_text(plan: Plan, person) -> str:
     example = others[0].short if others else main.short
     where = "全单位" if scope.whole_unit else "本部门"
     return "\n".join([text, T.HELP_STATS.format(scope=where, example=example),
-                      T.HELP_COLLECTIVE.format(scope="为任一部门记" if scope.whole_unit else "为本部门记")])
+                      T.HELP_COLLECTIVE.format(scope="为任一部门记" if scope.whole_unit else "为本部门记"),
+                      T.HELP_ASSESSMENT.format(scope="各部门" if scope.whole_unit else "本部门")])
 
 
 def stats_of_text(person, word: str, ctx: Context) -> str:

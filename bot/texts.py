@@ -36,6 +36,17 @@ HELP = (
 HELP_OTHERS = "其他清单：{examples}"
 HELP_STATS = "统计：{scope}参与情况（统计 {example}：其他清单）"
 HELP_COLLECTIVE = "集体打卡 1：{scope}一次集体活动，记入参加的人"
+HELP_ASSESSMENT = "考核：{scope}考核加减分"
+
+ASSESSMENT_STAFF = "考核加减分按部门计，请向本部门负责人了解。"
+ASSESSMENT_FROZEN = "（已冻结）"
+ASSESSMENT_DEPT = "{dept} {year}年考核{state}：合计 {points:+.1f} 分（{n} 条）"
+ASSESSMENT_ENTRY = "{points:+.1f} {reason}"
+ASSESSMENT_NONE = "还没有加减分记录。"
+ASSESSMENT_UNIT = "{year}年考核{state}（{n}个部门）："
+ASSESSMENT_TOTAL = "{dept} {points:+.1f}"
+ASSESSMENT_REST = "……另有 {n} 个部门"
+ASSESSMENT_MORE = "明细和依据：发「登录」进后台"
 
 LIST_HEAD = "「{checklist}」打卡（已完成 {done}/{total}）"
 LIST_FOOT_MAIN = "回复序号打卡，如「{n}」"

@@ -25,6 +25,10 @@ PAGES = {
     "notices": {ORGANISER},
     "roster": {ORGANISER, ADMIN},
     "me": {ORGANISER, LEADER, STAFF},
+    # The assessment and the year-end files: a leader reads and downloads their department's.
+    "assessment": {ORGANISER, LEADER},
+    "assessment_edit": {ORGANISER},
+    "exports": {ORGANISER, LEADER},
 }
 
 

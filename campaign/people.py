@@ -143,3 +143,11 @@ def counted_in(department_id: int) -> int:
 
 def on_roster_count() -> int:
     return Staff.select().where(Staff.status != LEFT).count()
+
+
+def roster_size(department_id: int | None = None) -> int:
+    """Everyone on the roster (of one department), counted or not: the rows of a full list."""
+    query = Staff.select()
+    if department_id is not None:
+        query = query.where(Staff.department == department_id)
+    return query.count()

@@ -9,12 +9,14 @@ count nowhere either.
 """
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import asdict, dataclass
 
 from peewee import SQL, Case, fn
 
 from campaign import order, people
 from campaign.access import Scope, scope_of
+from campaign.clock import to_utc
 from campaign.order import department_key
 from campaign.plan import Checklist
 from models import CheckIn, Department, Staff
@@ -23,6 +25,11 @@ from models import CheckIn, Department, Staff
 def _floor4(part: int, whole: int) -> float:
     """part/whole rounded down to 4 decimals: 99,999 of 100,000 must not read as 100%."""
     return (part * 10000 // whole) / 10000 if whole else 0.0
+
+
+def share(part: int, whole: int) -> float:
+    """A rate as every figure shows it (rounded down to 4 decimals; 0 of nobody is 0)."""
+    return _floor4(part, whole)
 
 
 @dataclass(frozen=True)
@@ -71,8 +78,9 @@ class Report:
         }
 
 
-def eligible_checkins(checklist: Checklist, department_id: int | None = None):
-    """Check-ins on the checklist's current items by eligible people (of one department)."""
+def eligible_checkins(checklist: Checklist, department_id: int | None = None, as_of: dt.datetime | None = None):
+    """Check-ins on the checklist's current items by eligible people (of one department), made
+    up to `as_of` when given (a phase's end, as the assessment judges it)."""
     # Exempt people are few: excluding them by a NOT IN list (a seek on the status index)
     # keeps the count a scan of a covering index, where a JOIN to staff cost one lookup per
     # check-in. The list is the whole unit's even for one department: a check-in's stored
@@ -82,6 +90,8 @@ def eligible_checkins(checklist: Checklist, department_id: int | None = None):
                                    & (CheckIn.item.in_([i.key for i in checklist.items])))
     if department_id is not None:
         query = query.where(CheckIn.department == department_id)
+    if as_of is not None:
+        query = query.where(CheckIn.created_at <= to_utc(as_of))
     return query.where(CheckIn.staff.not_in(not_eligible))
 
 
@@ -93,12 +103,14 @@ def _eligible_per_department(department_id: int | None) -> dict[int, int]:
     return {row.department_id: row.n for row in query}
 
 
-def report(checklist: Checklist, target: float, department_id: int | None = None) -> Report:
-    """Participation in a checklist: per department, per item and overall. A collective
-    checklist (主题党日, 七个一) counts departments: one is in when anyone of it did an item."""
+def report(checklist: Checklist, target: float, department_id: int | None = None,
+           as_of: dt.datetime | None = None) -> Report:
+    """Participation in a checklist: per department, per item and overall (as it stood at
+    `as_of`, when given; who counts is as the roster says now). A collective checklist (主题党日,
+    七个一) counts departments: one is in when anyone of it did an item."""
     if checklist.collective:
-        return _departments_report(checklist, target, department_id)
-    per_person = (eligible_checkins(checklist, department_id)
+        return _departments_report(checklist, target, department_id, as_of)
+    per_person = (eligible_checkins(checklist, department_id, as_of)
                   .select(CheckIn.department, CheckIn.staff, fn.COUNT(CheckIn.id).alias("n"))
                   .group_by(CheckIn.department, CheckIn.staff))
     eligible = _eligible_per_department(department_id)
@@ -117,17 +129,18 @@ def report(checklist: Checklist, target: float, department_id: int | None = None
     overall = Rate(sum(d.eligible for d in departments), sum(d.participants for d in departments),
                    sum(d.completed for d in departments))
 
-    items_q = (eligible_checkins(checklist, department_id).select(CheckIn.item, fn.COUNT(CheckIn.id))
+    items_q = (eligible_checkins(checklist, department_id, as_of).select(CheckIn.item, fn.COUNT(CheckIn.id))
                .group_by(CheckIn.item))
     by_item = dict(items_q.tuples())
     items = [(i.key, i.name, int(by_item.get(i.key, 0))) for i in checklist.items]
     return Report(checklist, target, overall, departments, items)
 
 
-def _departments_report(checklist: Checklist, target: float, department_id: int | None) -> Report:
+def _departments_report(checklist: Checklist, target: float, department_id: int | None,
+                        as_of: dt.datetime | None) -> Report:
     eligible = {d: n for d, n in _eligible_per_department(department_id).items() if n}
     done: dict[int, set[str]] = {}
-    for dept, item in (eligible_checkins(checklist, department_id).select(CheckIn.department, CheckIn.item)
+    for dept, item in (eligible_checkins(checklist, department_id, as_of).select(CheckIn.department, CheckIn.item)
                        .distinct().tuples()):
         done.setdefault(dept, set()).add(item)
     names = dict(Department.select(Department.id, Department.name).tuples())

@@ -117,6 +117,6 @@ def init_app(app) -> None:
     csrf = CSRFProtect(app)
     for name in ("wechat", "api"):
         csrf.exempt(app.blueprints[name])
-    from dashboard import login, notices, pages, roster  # noqa: F401  (their routes join bp)
+    from dashboard import login, notices, pages, roster, yearend  # noqa: F401  (their routes join bp)
 
     app.register_blueprint(bp)

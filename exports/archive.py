@@ -10,7 +10,6 @@ on Windows and stored as UTF-8, which Windows Explorer shows as written.
 from __future__ import annotations
 
 import datetime as dt
-import os
 import re
 import tempfile
 import zipfile
@@ -22,6 +21,8 @@ from campaign import evidence
 from campaign.archive import Archive
 from campaign.clock import from_utc
 from campaign.plan import Plan
+from exports.book import Book
+from exports.files import replaced_atomically
 
 _UNSAFE = re.compile(r'[<>:"/\\|?*\x00-\x1f]')
 _RESERVED = {"CON", "PRN", "AUX", "NUL", *(f"COM{i}" for i in range(1, 10)), *(f"LPT{i}" for i in range(1, 10))}
@@ -56,8 +57,7 @@ class ArchiveExport:
         """Write the zip to `out` through a temporary file, flushed to disk and then renamed: a
         crash leaves the old file or the whole new one, and a failure leaves no .partial."""
         written = Written()
-        partial = out.with_name(out.name + ".partial")
-        try:
+        with replaced_atomically(out) as partial:
             with tempfile.TemporaryDirectory(prefix="tuanjie-index-") as tmp, open(partial, "wb") as raw:
                 with zipfile.ZipFile(raw, "w", zipfile.ZIP_DEFLATED, allowZip64=True) as zf:
                     index = _Index(Path(tmp) / "index.xlsx")
@@ -65,13 +65,6 @@ class ArchiveExport:
                         self._row(zf, index, row, written)
                     index.close()
                     zf.write(Path(tmp) / "index.xlsx", "index.xlsx")
-                raw.flush()
-                os.fsync(raw.fileno())
-            os.replace(partial, out)
-        except BaseException:
-            if partial.is_file():
-                partial.unlink()
-            raise
         return written
 
     def _row(self, zf: zipfile.ZipFile, index: "_Index", row: evidence.ArchiveRow, written: Written) -> None:
@@ -136,40 +129,15 @@ class _Index:
     """index.xlsx, written a row at a time: 凭证 (every piece and person) and 缺失 (lost)."""
 
     def __init__(self, path: Path):
-        import xlsxwriter
-
-        self.book = xlsxwriter.Workbook(str(path), {"constant_memory": True, "strings_to_formulas": False,
-                                                    "strings_to_urls": False})
-        self.pieces_sheet = self._sheet("凭证", INDEX_COLUMNS, (12, 14, 16, 24, 17, 6, 60, 40, 66, 9))
-        self.lost_sheet = self._sheet("缺失", INDEX_COLUMNS[:6] + ["原因"], (12, 14, 16, 24, 17, 6, 60))
-        self.rows = {self.pieces_sheet: 0, self.lost_sheet: 0}
-
-    def _sheet(self, name: str, columns: list[str], widths):
-        sheet = self.book.add_worksheet(name)
-        bold = self.book.add_format({"bold": True})
-        for col, (title, width) in enumerate(zip(columns, widths)):
-            sheet.set_column(col, col, width)
-            sheet.write_string(0, col, title, bold)
-        sheet.freeze_panes(1, 0)
-        sheet.autofilter(0, 0, 0, len(columns) - 1)  # widened to the data at close (XlsxWriter allows)
-        return sheet
+        self.book = Book(path)
+        self.pieces_sheet = self.book.sheet("凭证", INDEX_COLUMNS)
+        self.lost_sheet = self.book.sheet("缺失", INDEX_COLUMNS[:6] + ["原因"])
 
     def piece(self, cells: list) -> None:
-        self._write(self.pieces_sheet, cells)
+        self.pieces_sheet.append(cells)
 
     def lost(self, cells: list) -> None:
-        self._write(self.lost_sheet, cells)
-
-    def _write(self, sheet, cells: list) -> None:
-        self.rows[sheet] += 1
-        for col, value in enumerate(cells):
-            if isinstance(value, int):
-                sheet.write_number(self.rows[sheet], col, value)
-            else:  # always a string cell: "=HYPERLINK(…)" in a name stays text, never a formula
-                sheet.write_string(self.rows[sheet], col, str(value))
+        self.lost_sheet.append(cells)
 
     def close(self) -> None:
-        for sheet, rows in self.rows.items():
-            columns = len(INDEX_COLUMNS) if sheet is self.pieces_sheet else 7
-            sheet.autofilter(0, 0, max(rows, 1), columns - 1)
         self.book.close()

@@ -93,3 +93,29 @@ def test_nothing_in_the_project_points_outside_the_repository():
     wrong = [f"{rel(p)}: {word}" for p in tracked_text_files() if p.resolve() != this
              for word in outside if word in p.read_text(encoding="utf-8", errors="replace")]
     assert wrong == []
+
+
+APPEND_ONLY = {"AssessmentEntry", "AssessmentFreeze"}  # the assessment's audit trail
+
+
+def _writes_to_append_only(path: Path) -> list[str]:
+    name = rel(path) if path.is_relative_to(APP_ROOT) else path.name
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in APPEND_ONLY \
+                and node.attr in ("update", "delete", "replace", "replace_many", "insert_many", "bulk_update"):
+            found.append(f"{name}:{node.lineno} {node.value.id}.{node.attr}")
+        if isinstance(node, ast.Attribute) and node.attr in ("save", "delete_instance") and name in (
+                "campaign/assessment.py", "exports/assessment_book.py", "dashboard/yearend.py"):
+            found.append(f"{name}:{node.lineno} .{node.attr}()")
+    return found
+
+
+def test_assessment_entries_are_only_ever_added_never_edited_or_deleted():
+    assert [w for p in sources(*PRODUCTION) for w in _writes_to_append_only(p)] == []
+
+
+def test_the_append_only_check_sees_an_edit(tmp_path):
+    sample = tmp_path / "sample.py"
+    sample.write_text("def f():\n    AssessmentEntry.update(points=0).execute()\n", encoding="utf-8")
+    assert len(_writes_to_append_only(sample)) == 1

@@ -34,6 +34,16 @@ MATRIX = {
     ("POST", "/dashboard/roster/sync"): (LOGIN, 403, 403, 403, 400, 400),
     ("POST", "/dashboard/roster/status"): (LOGIN, 403, 403, 403, 200, 200),
     ("POST", "/dashboard/roster/codes"): (LOGIN, 403, 403, 403, 200, 200),
+    ("GET", "/dashboard/assessment"): (LOGIN, 403, 403, 200, 200, 403),
+    ("GET", "/dashboard/assessment?department={office}"): (LOGIN, 403, 403, 403, 200, 403),
+    ("POST", "/dashboard/assessment?department={office}"): (LOGIN, 403, 403, 403, 302, 403),
+    ("POST", "/dashboard/assessment/reverse"): (LOGIN, 403, 403, 403, 400, 403),
+    ("POST", "/dashboard/assessment/apply"): (LOGIN, 403, 403, 403, 302, 403),
+    ("GET", "/dashboard/export/workbook"): (LOGIN, 403, 403, 200, 200, 403),
+    ("GET", "/dashboard/export/workbook?department={office}"): (LOGIN, 403, 403, 403, 200, 403),
+    ("GET", "/dashboard/export/assessment?department={org}"): (LOGIN, 403, 403, 200, 200, 403),
+    ("GET", "/dashboard/export/report"): (LOGIN, 403, 403, 200, 200, 403),
+    ("POST", "/dashboard/assessment/freeze"): (LOGIN, 403, 403, 403, 302, 403),
     ("GET", "/dashboard/login"): (200, 302, 302, 302, 302, 302),
     ("POST", "/dashboard/login"): (401, 401, 401, 401, 401, 401),
     ("GET", "/dashboard/login/qr"): (200, 200, 200, 200, 200, 200),
@@ -46,6 +56,9 @@ FORMS = {
     "/dashboard/roster/status": {"phone": "13900000021", "status": "active"},
     "/dashboard/roster/codes": {"department": "宣传科"},
     "/dashboard/roster/sync": {"file": "nothing-uploaded.csv"},
+    "/dashboard/assessment": {"points": "2", "reason": "获州局通报表扬"},
+    "/dashboard/assessment/reverse": {"entry": "999999", "reason": "核实有误"},
+    "/dashboard/assessment/freeze": {"confirm": "yes"},
 }
 
 
@@ -117,7 +130,8 @@ def test_the_matrix_names_every_route_the_dashboard_has(dash):
     named = {(method, path.split("?")[0]) for method, path in MATRIX}
     normalised = {(m, r.replace("<int:piece_id>", "{photo}").replace("<any(thumb, file, audio):what>", "file")
                    .replace("<int:notice_id>", "{notice}").replace("<int:staff_id>", "{bob}")
-                   .replace("<secret>", "not-a-link")) for m, r in rules}
+                   .replace("<secret>", "not-a-link")
+                   .replace("<any(workbook, assessment, report):kind>", "workbook")) for m, r in rules}
     assert normalised - named == set()
 
 

@@ -87,7 +87,8 @@ def test_an_organiser_on_a_phone_sees_the_figures_and_chases_the_missing_with_on
     assert "已送达 2" in wait_for(phone, lambda d: d.find_elements(By.ID, "urge-result"))[0].text
     phone.save_screenshot(str(tmp_path / "pending-375x812.png"))
 
-    for path in ("/dashboard/gallery", "/dashboard/notices", "/dashboard/roster", "/dashboard/me"):
+    for path in ("/dashboard/gallery", "/dashboard/notices", "/dashboard/roster", "/dashboard/me",
+                 "/dashboard/assessment"):
         phone.get(dash.base + path)
         wait_for(phone, lambda d: d.find_elements(By.TAG_NAME, "main"))
         assert no_sideways_scroll(phone), path
