@@ -76,8 +76,9 @@ class Deployment:
                 self.proc.wait(timeout=20)
 
 
-def deploy(tmp: Path, db_url: str, people: int = 200, workers: int = 2) -> Deployment:
-    """init-db, a roster of `people` bound as o-<n>, and gunicorn serving it."""
+def deploy(tmp: Path, db_url: str, people: int = 200, workers: int = 2, ready_dir: Path | None = None) -> Deployment:
+    """init-db, a roster of `people` bound as o-<n>, and gunicorn serving it. With `ready_dir`,
+    each worker leaves a file named by its pid there once it has loaded the app and serves."""
     config = write_config(tmp, db_url)
     env = {**os.environ, "TUANJIE_CONFIG": str(config)}
     for key in [k for k in env if k.startswith("TUANJIE_") and k != "TUANJIE_CONFIG"]:
@@ -89,7 +90,14 @@ def deploy(tmp: Path, db_url: str, people: int = 200, workers: int = 2) -> Deplo
     flask(env, "import-staff", str(roster))
     bind_all(env, db_url)
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "-w", str(workers), "-k", "sync", "-b",
+    hooks = []
+    if ready_dir is not None:
+        ready_dir.mkdir(exist_ok=True)
+        (tmp / "gunicorn_ready.py").write_text(
+            "import os\n\ndef post_worker_init(worker):\n"
+            f"    open(os.path.join({str(ready_dir)!r}, str(worker.pid)), 'w').close()\n", encoding="utf-8")
+        hooks = ["-c", str(tmp / "gunicorn_ready.py")]
+    proc = subprocess.Popen([sys.executable, "-m", "gunicorn", *hooks, "-w", str(workers), "-k", "sync", "-b",
                              f"127.0.0.1:{port}", "--graceful-timeout", "5", "server:create_app()"], cwd=APP_ROOT,
                             env=env, stdout=subprocess.DEVNULL, stderr=open(tmp / "gunicorn.log", "wb"),
                             start_new_session=True)

@@ -11,7 +11,8 @@ from emulator import inbound
 
 def deliver(base: str, signer: inbound.Signer, xml: str, session: requests.Session | None = None,
             attempts: int = 3, timeout: float = 5.0) -> tuple[int, str | None, float]:
-    """(HTTP status of the answered delivery or -1, the reply text, seconds the answer took)."""
+    """(HTTP status of the answered delivery or -1, the reply text or why each try failed,
+    seconds the answer took)."""
     http = session or requests
     status, text, took = -1, None, 0.0
     for _ in range(attempts):
@@ -19,8 +20,10 @@ def deliver(base: str, signer: inbound.Signer, xml: str, session: requests.Sessi
         began = time.monotonic()
         try:
             r = http.post(f"{base}/wechat?{signed.query_string}", data=signed.body, timeout=timeout)
-        except requests.RequestException:
-            continue  # a worker killed mid-request, a connection refused: WeChat tries again
+        except requests.RequestException as exc:
+            # a worker killed mid-request, a connection refused: WeChat tries again
+            text = f"{text or ''}[{time.monotonic() - began:.2f}s {type(exc).__name__}: {exc}]"
+            continue
         took = time.monotonic() - began
         status = r.status_code
         if status == 200:
