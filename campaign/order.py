@@ -13,8 +13,15 @@ _natural = natsort_keygen()
 @lru_cache(maxsize=65536)
 def person_key(name: str) -> tuple:
     """Sort key of a person's name: its pinyin syllables, then the characters (same-sounding
-    names keep a fixed order)."""
-    return tuple(lazy_pinyin(name, style=Style.TONE3, errors="default")), name
+    names keep a fixed order). Each character is read on its own: a name is no phrase (高丽 the
+    person is gāo lì, not Korea's gāo lí), and a unit's 100,000 names then cost a few thousand
+    lookups instead of 100,000 segmentations (bench/exports.py: 14 s of a 46 s workbook)."""
+    return tuple(_syllable(c) for c in name), name
+
+
+@lru_cache(maxsize=32768)
+def _syllable(char: str) -> str:
+    return (lazy_pinyin(char, style=Style.TONE3, errors="default") or [char])[0]
 
 
 @lru_cache(maxsize=8192)

@@ -16,6 +16,7 @@ from pathlib import Path
 import xlsxwriter
 
 MAX_WIDTH = 60
+EXCEL_EPOCH = dt.datetime(1899, 12, 30)  # day 0 of Excel's 1900 date system, as XlsxWriter counts
 
 
 @dataclass(frozen=True)
@@ -26,7 +27,7 @@ class Percent:
 
 
 def display_width(text: str) -> int:
-    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)  # headers: exact
 
 
 class Book:
@@ -71,38 +72,53 @@ class Sheet:
     def append(self, cells: list) -> None:
         self.row += 1
         for col, value in enumerate(cells):
-            self._cell(col, value)
+            if value is not None:
+                self._cell(col, value)
 
     def _cell(self, col: int, value) -> None:
-        ws, formats, row = self.ws, self.book.formats, self.row
-        if value is None or value == "":
+        """One cell, by its Python type (a workbook of 100,000 people writes millions of them:
+        one dict lookup, and a width kept only for text)."""
+        kind = type(value)
+        if kind is str:
+            if value:  # always a string cell, never a formula
+                self.ws.write_string(self.row, col, value)
+                width = (len(value.encode("utf-8")) + len(value)) // 2 + 2  # a CJK character: 3 bytes, 2 wide
+                if width > self.widths[col]:
+                    self.widths[col] = min(width, MAX_WIDTH)
             return
-        if isinstance(value, Percent):
-            ws.write_number(row, col, value.value, formats["percent"])
-            shown = f"{value.value:.1%}"
-        elif isinstance(value, Decimal):
-            ws.write_number(row, col, float(value), formats["points"])
-            shown = f"{value:+}"
-        elif isinstance(value, bool):
-            ws.write_string(row, col, "是" if value else "否")
-            shown = "是"
-        elif isinstance(value, (int, float)):
-            ws.write_number(row, col, value)
-            shown = str(value)
-        elif isinstance(value, dt.datetime):
-            ws.write_datetime(row, col, value.replace(tzinfo=None), formats["datetime"])
-            shown = "2026-12-21 09:30"
-        elif isinstance(value, dt.date):
-            ws.write_datetime(row, col, dt.datetime.combine(value, dt.time()), formats["date"])
-            shown = "2026-12-21"
-        else:  # always a string cell, never a formula
-            shown = str(value)
-            ws.write_string(row, col, shown)
-        if col < len(self.widths):
-            self.widths[col] = max(self.widths[col], min(display_width(shown) + 2, MAX_WIDTH))
+        writer = _WRITERS.get(kind)
+        if writer is None:
+            raise TypeError(f"no cell for a {kind.__name__}: {value!r}")
+        writer(self, col, value)
+
+    def _number(self, col: int, value) -> None:
+        self.ws.write_number(self.row, col, value)
+
+    def _percent(self, col: int, value: "Percent") -> None:
+        self.ws.write_number(self.row, col, value.value, self.book.formats["percent"])
+        self.widths[col] = max(self.widths[col], 8)
+
+    def _points(self, col: int, value: Decimal) -> None:
+        self.ws.write_number(self.row, col, float(value), self.book.formats["points"])
+
+    def _flag(self, col: int, value: bool) -> None:
+        self.ws.write_string(self.row, col, "是" if value else "否")
+
+    def _datetime(self, col: int, value: dt.datetime) -> None:
+        serial = (value.replace(tzinfo=None) - EXCEL_EPOCH).total_seconds() / 86400
+        self.ws.write_number(self.row, col, serial, self.book.formats["datetime"])
+        self.widths[col] = max(self.widths[col], 18)
+
+    def _date(self, col: int, value: dt.date) -> None:
+        self.ws.write_number(self.row, col, (value - EXCEL_EPOCH.date()).days, self.book.formats["date"])
+        self.widths[col] = max(self.widths[col], 12)
 
     def finish(self) -> None:
         for col, width in enumerate(self.widths):
             self.ws.set_column(col, col, width)
         self.ws.freeze_panes(self.header_row + 1, 0)
         self.ws.autofilter(self.header_row, 0, max(self.row, self.header_row + 1), len(self.columns) - 1)
+
+
+_WRITERS = {int: Sheet._number, float: Sheet._number, Percent: Sheet._percent, Decimal: Sheet._points,
+            bool: Sheet._flag, dt.datetime: Sheet._datetime, dt.date: Sheet._date}

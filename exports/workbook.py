@@ -5,7 +5,8 @@
 - 按事项: each item, how many did it;
 - 人员明细: one row per person on the roster (exempt and left people too, with their status),
   each item of the person checklists with the day it was done and its evidence count;
-- 未完成名单: per department, who has not completed which checklist, and what is left.
+- 未完成名单: per department, a row per person with anything left (a column per checklist naming
+  the items left), and the department's own row for the collective checklists.
 A leader's copy holds only their department. Every figure is campaign.stats' (the dashboard's);
 the rows are campaign.yearend's.
 """
@@ -39,7 +40,7 @@ def write_participation(out: Path, plan_on: Callable[[dt.date], Plan], year: int
     _items(book.sheet("按事项", ["清单", "序号", "事项", "统计对象", "已完成", "应参与", "完成率"]), reports)
     personal = [c for c in checklists if not c.collective]
     people_sheet = book.sheet("人员明细", ["部门", "姓名", "状态"] + _item_columns(personal))
-    left_sheet = book.sheet("未完成名单", ["部门", "姓名", "清单", "已完成事项", "未完成事项"])
+    left_sheet = book.sheet("未完成名单", ["部门", "姓名"] + [f"{yearend.title(c)}未完成" for c in checklists])
     collective = _collective_left(reports, checklists)
     rows, current = 0, None
     for person in yearend.person_rows(personal, now.tzinfo, department_id):
@@ -48,7 +49,7 @@ def write_participation(out: Path, plan_on: Callable[[dt.date], Plan], year: int
             current = person.department
         people_sheet.append([person.department, person.name, person.status] + _item_cells(person, personal))
         if person.counted:
-            _left(left_sheet, person, personal)
+            _left(left_sheet, person, checklists)
         rows += 1
         if rows % 1000 == 0:
             progress(1000)
@@ -105,27 +106,29 @@ def _item_cells(person: yearend.PersonRow, checklists: list[Checklist]) -> list:
 
 
 def _left(sheet, person: yearend.PersonRow, checklists: list[Checklist]) -> None:
-    for c in checklists:
-        left = [i.name for i in c.items if (c.record_key, i.key) not in person.done]
-        if left:
-            sheet.append([person.department, person.name, yearend.title(c), len(c.items) - len(left), "；".join(left)])
+    """One row per person with anything left: a column per checklist, naming the items left."""
+    cells = [None if c.collective else "；".join(i.name for i in c.items if (c.record_key, i.key) not in person.done)
+             for c in checklists]
+    if any(cells):
+        sheet.append([person.department, person.name] + cells)
 
 
-def _collective_left(reports, checklists: list[Checklist]) -> dict[str, list[list]]:
-    """A collective checklist is a department's to complete: its rows name the department,
-    listed after the department's people."""
-    rows: dict[str, list[list]] = {}
-    for rep, c in zip(reports, checklists):
+def _collective_left(reports, checklists: list[Checklist]) -> dict[str, list]:
+    """A collective checklist is a department's to complete: one row per department, after its
+    people, naming what the department has left."""
+    rows: dict[str, list] = {}
+    for column, (rep, c) in enumerate(zip(reports, checklists)):
         if not c.collective:
             continue
         for d in rep.departments:
             left = stats.department_left(c, d.department_id)
             if left:
-                rows.setdefault(d.name, []).append([d.name, "（部门集体）", yearend.title(c), len(c.items) - len(left),
-                                                    "；".join(i.name for i in left)])
+                row = rows.setdefault(d.name, [d.name, "（部门集体）"] + [None] * len(checklists))
+                row[2 + column] = "；".join(i.name for i in left)
     return rows
 
 
-def _flush(sheet, collective: dict[str, list[list]], department: str | None) -> None:
-    for cells in collective.pop(department, []):
-        sheet.append(cells)
+def _flush(sheet, collective: dict[str, list], department: str | None) -> None:
+    row = collective.pop(department, None)
+    if row is not None:
+        sheet.append(row)

@@ -243,15 +243,19 @@ def _column_of(header: list[str], item_key: str) -> str:
 
 
 def _check_left(ws, figures) -> None:
-    rows = _rows(ws, 1)
-    wuge = [r for r in rows if r[2] == "五个一"]
+    header = [c.value for c in ws[1]]
+    rows = [dict(zip(header, r)) for r in _rows(ws, 1)]
+    people_rows = [r for r in rows if r["姓名"] != "（部门集体）"]
     counted = {s.name for s in Staff.select() if s.id in counted_ids()}
-    assert {r[1] for r in wuge} == counted - {"Bob"}  # everyone counted who has not done all five
-    assert all(r[1] not in ("Carol", "Gina") for r in rows)  # exempt and left people are chased by nobody
-    widest = max(len(r[4]) for r in rows)
-    assert ws.column_dimensions["E"].width >= min(2 * widest, 60)
-    party = [r for r in rows if r[1] == "（部门集体）" and r[2].startswith("主题党日")]
-    assert {r[0] for r in party if r[2] == "主题党日（上半年）" and r[3] == 1} == {"组织科"}
+    assert {r["姓名"] for r in people_rows if r["五个一未完成"]} == counted - {"Bob"}  # all counted but who did all five
+    assert all(r["姓名"] not in ("Carol", "Gina") for r in rows)  # exempt and left people are chased by nobody
+    assert next(r for r in people_rows if r["姓名"] == "Erin")["五个一未完成"].count("；") == 3  # 4 of 5 left
+    party = {r["部门"]: r for r in rows if r["姓名"] == "（部门集体）"}
+    assert set(party) == {"办公室", "组织科", "宣传科"}
+    assert party["组织科"]["主题党日（上半年）未完成"].count("；") == 2  # 3 of 4 left after its one activity
+    assert party["办公室"]["主题党日（上半年）未完成"].count("；") == 3
+    widest = max(len(r["五个一未完成"] or "") for r in rows)
+    assert ws.column_dimensions["C"].width >= min(2 * widest, 60)  # a Chinese character is two wide
 
 
 def test_the_assessment_workbook_holds_every_entry_and_the_frozen_checksum(season, tmp_path):
