@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PORT ?= 8000
 HOST ?= 127.0.0.1
 
-.PHONY: install run test test-reliability bench bench-fanout bench-stats bench-roster bench-media clean
+.PHONY: install run test test-reliability bench bench-fanout bench-stats bench-roster bench-media bench-burden clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -40,6 +40,9 @@ bench-roster: install
 
 bench-media: install
 	$(BIN)/python bench/media.py
+
+bench-burden: install
+	$(BIN)/python bench/burden.py
 
 clean:
 	rm -rf $(VENV) data
