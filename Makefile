@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PORT ?= 8000
 HOST ?= 127.0.0.1
 
-.PHONY: install run test test-reliability bench bench-fanout bench-stats bench-roster bench-media clean
+.PHONY: install run test test-reliability bench bench-fanout bench-stats bench-roster bench-media bench-burden clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -46,6 +46,9 @@ bench-dashboard: install
 
 bench-exports: install
 	$(BIN)/python bench/exports.py
+
+bench-burden: install
+	$(BIN)/python bench/burden.py
 
 clean:
 	rm -rf $(VENV) data

@@ -141,6 +141,11 @@ class PushConfig:
     quiet_end: str = "08:30"
     # At most this many reminders per person per week (Monday to Sunday).
     weekly_cap: int = 3
+    # At most this many messages per person per calendar month, every kind counted; a department
+    # leader's allowance holds the weekly digest too. When the month is full the least important
+    # goes first (schedules/caps.py); an organiser's notice is never dropped, but counts.
+    monthly_cap: int = 5
+    leader_monthly_cap: int = 6
     # Sender: requests in flight at once, and the overall rate limit.
     concurrency: int = 16
     rate_per_second: int = 200
@@ -399,6 +404,12 @@ def _validate_push(p: PushConfig) -> None:
                      ("max_attempts", 1), ("quota_pause_minutes", 1)):
         if getattr(p, key) < low:
             raise ConfigError(f"push.{key}: must be at least {low}")
+    for key in ("monthly_cap", "leader_monthly_cap"):
+        if not 1 <= getattr(p, key) <= 100:
+            raise ConfigError(f"push.{key}: must be from 1 to 100, got {getattr(p, key)}")
+    if p.leader_monthly_cap < p.monthly_cap:
+        raise ConfigError(f"push.leader_monthly_cap: {p.leader_monthly_cap} is below push.monthly_cap "
+                          f"({p.monthly_cap}): a leader gets everyone's reminders and the digest too")
     if p.concurrency > 256:
         raise ConfigError("push.concurrency: at most 256")
     if p.token_store not in ("database", "redis"):

@@ -43,6 +43,16 @@ def week_start(now: dt.datetime) -> dt.datetime:
     return midnight(now) - dt.timedelta(days=now.weekday())
 
 
+def month_start(now: dt.datetime) -> dt.datetime:
+    """The 1st 00:00 of now's local month: the monthly cap counts from here."""
+    return dt.datetime.combine(now.date().replace(day=1), dt.time(0), tzinfo=now.tzinfo)
+
+
+def next_month(now: dt.datetime) -> dt.datetime:
+    """The 1st 00:00 of the month after now's."""
+    return month_start(month_start(now) + dt.timedelta(days=32))
+
+
 def md(day: dt.date) -> str:
     """A date as staff read it: 5月6日."""
     return f"{day.month}月{day.day}日"

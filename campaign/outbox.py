@@ -34,7 +34,9 @@ CLAIMABLE = (PENDING, RETRY)
 FANNED_OUT, EXPIRED = "fanned_out", "expired"
 
 BATCH = 500
-ESCALATION = "escalation"  # suffix of a leader's row in a nudge occurrence
+# Suffix of a leader's row in a nudge occurrence, from before the weekly digest replaced them:
+# such rows may still be stored, and are not nudges.
+ESCALATION = "escalation"
 
 
 # --- keys ---------------------------------------------------------------------------------------
@@ -145,6 +147,18 @@ def sent_counts(reminder: str) -> dict[int, int]:
                 .where((Occurrence.reminder == reminder) & (Outbox.state == SENT)
                        & ~Outbox.key.endswith(f":{ESCALATION}"))
                 .group_by(Outbox.staff).tuples())
+
+
+def first_sent(reminder: str) -> dict[int, dt.datetime]:
+    """staff id -> when the first message of this reminder reached them (naive UTC)."""
+    rows = (Outbox.select(Outbox.staff, fn.MIN(Outbox.sent_at)).join(Occurrence)
+            .where((Occurrence.reminder == reminder) & (Outbox.state == SENT)).group_by(Outbox.staff).tuples())
+    return {staff: _stored(at) for staff, at in rows if at is not None}
+
+
+def _stored(value) -> dt.datetime:
+    """A naive-UTC value as an aggregate gives it back (SQLite's MIN/MAX: text)."""
+    return dt.datetime.fromisoformat(value) if isinstance(value, str) else value
 
 
 def open_windows(now: dt.datetime, window: dt.timedelta, limit: int) -> dict[str, bool]:

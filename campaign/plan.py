@@ -105,7 +105,7 @@ class Checklist:
         return next((i for i in self.items if i.key == key), None)
 
 
-REMINDER_KINDS = ("phase_start", "phase_end", "monthly", "nudge")
+REMINDER_KINDS = ("phase_start", "phase_end", "monthly", "nudge", "digest")
 CHANNELS = ("template", "subscribe", "custom")
 AUDIENCES = ("all", "pending")
 
@@ -117,8 +117,13 @@ class Reminder:
     phase_start: on the first workday of each listed phase (all phases by default);
     phase_end: `days_before` days before each listed phase ends (next workday);
     monthly: on the first workday of each listed month;
-    nudge: weekly on `weekday` (1 = Monday) during the listed phases, to pending people only,
-    escalating to the department leader after `escalate_after` nudges.
+    nudge: on `weekday` (1 = Monday) during the listed phases, to pending people only: every
+    `every_weeks` weeks, counted back from the phase's last nudge (so that one reaches everyone
+    pending), and weekly in the last `weekly_last_days` days of the phase for people who have
+    answered a nudge (checked in since one); whoever stayed pending `escalate_after` nudges long
+    is named first in the department leader's digest;
+    digest: weekly on `weekday` during the listed phases, to each department leader: the
+    department's participation, how many are pending and who (schedules/digest.py).
     """
 
     key: str
@@ -135,6 +140,8 @@ class Reminder:
     days_before: int = 0
     escalate_after: int = 0
     grace: dt.timedelta = dt.timedelta(hours=12)
+    every_weeks: int = 1
+    weekly_last_days: int = 0
 
 
 @dataclass(frozen=True)
@@ -422,6 +429,12 @@ def _calendar(table, fail) -> tuple[frozenset, frozenset]:
 
 
 PLACEHOLDERS = {"phase": "宣传动员", "end": "12月20日", "checklist": "五个一", "left": 2, "done": 3, "total": 5}
+# A digest's text: the department's participation, how many are pending, who (the longest
+# pending first), and how many of them stayed pending `escalate_after` nudges long.
+DIGEST_PLACEHOLDERS = {"checklist": "五个一", "rate": "80%", "pending": 3, "names": "张三、李四、王五",
+                       "escalated": 2}
+LEADERS = "leaders"  # a digest's audience: each department's leaders
+WEEKLY = ("nudge", "digest")  # the kinds that fire weekly on `weekday` during their phases
 
 # The keys each kind of table may hold: a misspelt key (evidence = true) is an error, not ignored.
 KNOWN = {
@@ -430,7 +443,7 @@ KNOWN = {
     "checklists": ("key", "name", "short", "aliases", "items", "opens", "closes", "main", "scope", "period"),
     "items": ("key", "name", "aliases", "evidence_required"),
     "reminders": ("key", "kind", "title", "text", "time", "channel", "audience", "checklist", "phases", "months",
-                  "weekday", "days_before", "escalate_after", "grace_hours"),
+                  "weekday", "days_before", "escalate_after", "grace_hours", "every_weeks", "weekly_last_days"),
     "calendar": ("holidays", "workdays"),
 }
 
@@ -441,16 +454,16 @@ def _known_keys(table: dict, where: str, known, fail) -> None:
         fail(f"{where}.{unknown[0]}" if where else unknown[0], f"unknown key (known here: {', '.join(known)})")
 
 
-def _check_placeholders(body: str, where: str, fail) -> None:
+def _check_placeholders(body: str, where: str, fail, placeholders: dict = PLACEHOLDERS) -> None:
     """Only plain {name} placeholders: "{phase.upper}" or "{done:>999999999}" would format
     into nonsense or eat memory at send time."""
-    known = ", ".join("{" + k + "}" for k in PLACEHOLDERS)
+    known = ", ".join("{" + k + "}" for k in placeholders)
     try:
         fields = [(name, spec, conv) for _, name, spec, conv in string.Formatter().parse(body) if name is not None]
     except ValueError as exc:
         fail(where, f"bad placeholder: {exc} (write {{{{ and }}}} for literal braces; known: {known})")
     for name, spec, conv in fields:
-        if name not in PLACEHOLDERS or spec or conv:
+        if name not in placeholders or spec or conv:
             shown = "{" + name + (f"!{conv}" if conv else "") + (f":{spec}" if spec else "") + "}"
             fail(where, f"bad placeholder {shown} (known: {known}, with nothing after the name)")
 
@@ -464,7 +477,22 @@ def _reminders(raw, parser: _Parser, phase_keys, checklist_keys) -> tuple[Remind
         if any(other.key == reminder.key for other in reminders):
             parser.fail(f"reminders[{i}].key", f"{reminder.key!r} is used twice")
         reminders.append(reminder)
-    return tuple(reminders)
+    return tuple(reminders) + _implied_digests(reminders)
+
+
+def _implied_digests(reminders: list[Reminder]) -> tuple[Reminder, ...]:
+    """Plans written before digests escalated each nudge round to the leaders: a nudge with
+    `escalate_after` and no digest for its checklist gets one, on the nudge's own day and time."""
+    digested = {r.checklist for r in reminders if r.kind == "digest"}
+    implied = []
+    for r in reminders:
+        if r.kind == "nudge" and r.escalate_after and r.checklist not in digested:
+            digested.add(r.checklist)
+            implied.append(Reminder(key=f"{r.key}_digest", kind="digest", title="本部门打卡进展",
+                                    text="参与{rate}，{pending}人未完成：{names}", at=r.at, channel=r.channel,
+                                    audience=LEADERS, checklist=r.checklist, phases=r.phases, weekday=r.weekday,
+                                    grace=r.grace))
+    return tuple(implied)
 
 
 def _reminder(r, where: str, parser: _Parser, phase_keys, checklist_keys) -> Reminder:
@@ -476,29 +504,36 @@ def _reminder(r, where: str, parser: _Parser, phase_keys, checklist_keys) -> Rem
     if len(title) > 20 or "\n" in title:
         fail(f"{where}.title", "at most 20 characters on one line (the template keyword rule)")
     channel = _one_of(r, "channel", where, CHANNELS, "template", fail)
-    audience = _one_of(r, "audience", where, AUDIENCES, "pending" if kind == "nudge" else "all", fail)
+    if kind == "digest" and "audience" in r:
+        fail(f"{where}.audience", "a digest goes to department leaders: leave audience out")
+    audience = LEADERS if kind == "digest" else \
+        _one_of(r, "audience", where, AUDIENCES, "pending" if kind == "nudge" else "all", fail)
     checklist = r.get("checklist")
     if checklist is not None and (not isinstance(checklist, str) or checklist not in checklist_keys):
         fail(f"{where}.checklist", f"no checklist {checklist!r} in this plan")
-    if (kind == "nudge" or audience == "pending") and checklist is None:
-        fail(f"{where}.checklist", "a nudge or a pending-only reminder must name its checklist")
+    if (kind in WEEKLY or audience == "pending") and checklist is None:
+        fail(f"{where}.checklist", f"a {kind} or a pending-only reminder must name its checklist")
     phases = r.get("phases", [])
     if not isinstance(phases, list) or any(not isinstance(p, str) or p not in phase_keys for p in phases):
         fail(f"{where}.phases", f"must list phase keys of this plan ({', '.join(sorted(phase_keys))})")
-    if kind == "nudge" and not phases:
-        fail(f"{where}.phases", "a nudge must name the phases it runs in")
+    if kind in WEEKLY and not phases:
+        fail(f"{where}.phases", f"a {kind} must name the phases it runs in")
+    for cadence in ("every_weeks", "weekly_last_days"):
+        if cadence in r and kind != "nudge":
+            fail(f"{where}.{cadence}", "only a nudge has a cadence")
     months = r.get("months", list(range(1, 13)))
     if not isinstance(months, list) or not months or any(
             not isinstance(m, int) or isinstance(m, bool) or not 1 <= m <= 12 for m in months):
         fail(f"{where}.months", "must be a list of month numbers 1-12")
     ints = _whole_numbers(r, where, fail)
     body = parser.text(r, "text", where)
-    _check_placeholders(body, f"{where}.text", fail)
+    _check_placeholders(body, f"{where}.text", fail, DIGEST_PLACEHOLDERS if kind == "digest" else PLACEHOLDERS)
     return Reminder(
         key=key, kind=kind, title=title, text=body, at=_time_of_day(r, where, fail), channel=channel,
         audience=audience, checklist=checklist, phases=tuple(phases), months=tuple(sorted(set(months))),
         weekday=ints["weekday"], days_before=ints["days_before"], escalate_after=ints["escalate_after"],
-        grace=dt.timedelta(hours=ints["grace_hours"]))
+        grace=dt.timedelta(hours=ints["grace_hours"]), every_weeks=ints["every_weeks"],
+        weekly_last_days=ints["weekly_last_days"])
 
 
 def _one_of(table, key, where, allowed, default, fail):
@@ -520,7 +555,7 @@ def _time_of_day(r, where, fail) -> dt.time:
 
 # Whole-number keys of a reminder: (default, lowest, highest).
 _REMINDER_INTS = {"weekday": (1, 1, 7), "days_before": (0, 0, 60), "escalate_after": (0, 0, 52),
-                  "grace_hours": (12, 1, 24 * 7)}
+                  "grace_hours": (12, 1, 24 * 7), "every_weeks": (1, 1, 8), "weekly_last_days": (0, 0, 120)}
 
 
 def _whole_numbers(r, where, fail) -> dict[str, int]:

@@ -202,6 +202,44 @@ def done_counts(checklist: Checklist, department_id: int | None = None) -> dict[
     return dict(query.tuples())
 
 
+def last_checkins(checklist: Checklist) -> dict[int, dt.datetime]:
+    """staff id -> when they last checked in on the checklist (naive UTC): who answered a nudge."""
+    rows = (CheckIn.select(CheckIn.staff, fn.MAX(CheckIn.created_at))
+            .where((CheckIn.checklist == checklist.record_key) & (CheckIn.year == checklist.year))
+            .group_by(CheckIn.staff).tuples())
+    return {staff: dt.datetime.fromisoformat(at) if isinstance(at, str) else at for staff, at in rows}
+
+
+@dataclass(frozen=True)
+class Standing:
+    """One department's week, as its leader's digest reports it."""
+
+    rate: Rate
+    pending: list[str]  # eligible people not done: those in `first` first, then by pinyin
+    first: int  # how many of them were in `first`
+
+    @property
+    def percent(self) -> str:
+        return f"{self.rate.participants * 100 // self.rate.eligible}%" if self.rate.eligible else "0%"
+
+
+def standings(checklist: Checklist, first: set[int]) -> dict[int, Standing]:
+    """department id -> its standing on the checklist; `first`: staff ids to name first (those
+    pending after K nudges). One pass over the eligible people."""
+    done, size = done_counts(checklist), len(checklist.items)
+    members: dict[int, list[Staff]] = {}
+    for person in Staff.select(Staff.id, Staff.name, Staff.department).where(people.counted()):
+        members.setdefault(person.department_id, []).append(person)
+    out = {}
+    for dept, group in members.items():
+        counts = [done.get(p.id, 0) for p in group]
+        rate = Rate(len(group), sum(1 for n in counts if n), sum(1 for n in counts if n >= size))
+        pending = sorted((p for p in group if done.get(p.id, 0) < size),
+                         key=lambda p: (p.id not in first, order.person_key(p.name)))
+        out[dept] = Standing(rate, [p.name for p in pending], sum(1 for p in pending if p.id in first))
+    return out
+
+
 @dataclass(frozen=True)
 class Overview:
     """What a viewer is shown of a checklist's participation, within their scope."""

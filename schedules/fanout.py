@@ -6,8 +6,11 @@ a manual push of the same occurrence finds the occurrence and adds nothing. Reci
 streamed from the database; only small per-person counters are held in memory.
 
 The push rules, in the order a person is passed over: exempt or left, completed (for a
-pending-only reminder), unbound, already reached by this reminder today, over the weekly cap, and for
-customer-service messages, outside the window the person opened by writing to us.
+pending-only reminder), unbound, already reached by this reminder today, an extra nudge week
+for someone who never answered a nudge (cadence), over the weekly cap, over the monthly cap
+(schedules/caps.py: the least important goes first), and for customer-service messages,
+outside the window the person opened by writing to us. A digest goes to department leaders
+only, and not where nobody is pending (none_pending).
 """
 from __future__ import annotations
 
@@ -21,10 +24,15 @@ from campaign.clock import md, md_hm, midnight, week_start
 from campaign.plan import Checklist, Plan, Reminder
 from config import PushConfig
 from models import Department, Staff
+from schedules import caps
+from schedules.occurrences import calendar_for, off_cadence
 
 WINDOW, WINDOW_COUNT = dt.timedelta(hours=48), 5  # customer-service window after the person writes
 MAX_VALUE = 20  # template keyword values: 20 characters, one line (platform rule since May 2023)
 LINK = "_url"  # in a payload: the page the template message opens (not a keyword)
+# A digest opens its department's page of the dashboard (dashboard/pages.py's pending route;
+# not logged in, it shows the login page, which says to send 登录 to the bot).
+PENDING_PAGE = "/dashboard/pending?department={department}&checklist={checklist}"
 
 
 def cut(value: str, limit: int = MAX_VALUE) -> str:
@@ -61,13 +69,14 @@ class Audience:
     pending_only: bool | None = None  # None: as the reminder says
     departments: tuple[str, ...] = ()
     link: Callable[[int], str] | None = None  # staff id -> the URL of their message
+    dashboard: str = ""  # the dashboard's public URL: a digest links to the department's page
 
 
 def fan_out(plan: Plan, reminder: Reminder, key: str, due: dt.datetime, now: dt.datetime, push: PushConfig,
             phase: str | None = None, audience: Audience = Audience(), dry_run: bool = False,
             created_by: str | None = None) -> FanoutResult:
     result = FanoutResult(key)
-    rows = _Recipients(plan, reminder, due, now, push, phase, audience, result.skipped).rows()
+    rows = _Recipients(plan, reminder, key, due, now, push, phase, audience, result.skipped).rows()
     try:
         result.created = outbox.fan_out(reminder.key, key, due, now, rows, result.skipped, dry_run, created_by)
     except outbox.AlreadyThere:
@@ -85,8 +94,8 @@ def expire(reminder: Reminder, key: str, due: dt.datetime, now: dt.datetime) -> 
 class _Recipients:
     """The people one occurrence reaches, with the reason for each one passed over."""
 
-    def __init__(self, plan, reminder, due, now, push, phase, audience: Audience, skipped: Counter):
-        self.plan, self.reminder, self.due, self.now, self.push = plan, reminder, due, now, push
+    def __init__(self, plan, reminder, key, due, now, push, phase, audience: Audience, skipped: Counter):
+        self.plan, self.reminder, self.key, self.due, self.now, self.push = plan, reminder, key, due, now, push
         self.audience, self.skipped = audience, skipped
         self.phase = plan.phase(phase) if phase else None
         pending = reminder.audience == "pending" if audience.pending_only is None else audience.pending_only
@@ -97,24 +106,25 @@ class _Recipients:
 
     def rows(self) -> Iterator[dict]:
         """Read lazily, inside the fan-out's transaction: counts and rows from one snapshot."""
-        done = stats.done_counts(self.checklist) if self.checklist is not None else {}
-        total = len(self.checklist.items) if self.checklist is not None else 0
-        this_week = outbox.sent_since(week_start(self.now))
+        cal = calendar_for(self.plan, self.push.holidays, self.push.workdays)
+        self.month = caps.MonthlyCap(self.plan, self.reminder, self.key, self.due, self.now, self.push, cal)
+        self.this_week = outbox.sent_since(week_start(self.now))
         # The same reminder reaches a person once a day, however it was sent: the scheduler's
         # occurrence, then an organiser's `push` of it (for a department, or the pending only).
-        reached = outbox.reached_since(self.reminder.key, midnight(self.now))
-        prior = outbox.sent_counts(self.reminder.key) if self.reminder.escalate_after else {}
-        windows = outbox.open_windows(self.now, WINDOW, WINDOW_COUNT) if self.reminder.channel == "custom" else {}
-        escalate: dict[int, list[str]] = {}
+        self.reached = outbox.reached_since(self.reminder.key, midnight(self.now))
+        self.windows = outbox.open_windows(self.now, WINDOW, WINDOW_COUNT) if self.reminder.channel == "custom" else {}
+        if self.reminder.kind == "digest":
+            yield from self._digests()
+            return
+        done = stats.done_counts(self.checklist) if self.checklist is not None else {}
+        total = len(self.checklist.items) if self.checklist is not None else 0
+        # An extra week near the phase's end is only for people who answered a nudge: someone
+        # who never did is not nudged more often for it.
+        answered = self._answered() if off_cadence(self.plan, self.reminder, cal, self.due.date()) else None
         for person in self._people():
             n_done = done.get(person.id, 0)
-            if self.pending and people.is_counted(person) and n_done < total \
-                    and prior.get(person.id, 0) >= self.reminder.escalate_after > 0:
-                # Leaders hear of whoever stayed pending K nudges long, bound or not.
-                escalate.setdefault(person.department_id, []).append(person.name)
-            if not self._passed_over(person, n_done, total, reached, this_week, windows):
+            if not self._passed_over(person, n_done, total, answered):
                 yield self._row(person, self.reminder.title, self._text(n_done, total))
-        yield from self._escalations(escalate)
 
     def _people(self):
         query = Staff.select(Staff.id, Staff.name, Staff.openid, Staff.status, Staff.department, Staff.role)
@@ -124,7 +134,7 @@ class _Recipients:
             query = query.join(Department).where(Department.name.in_(list(self.audience.departments)))
         return query.order_by(Staff.id).iterator()
 
-    def _passed_over(self, person, n_done, total, reached, this_week, windows) -> bool:
+    def _passed_over(self, person, n_done, total, answered: set[int] | None = None) -> bool:
         """True (and counted under its reason) when a push rule passes the person over."""
         reason = None
         if not people.is_counted(person):
@@ -133,33 +143,62 @@ class _Recipients:
             reason = "completed"
         elif not person.openid:
             reason = "unbound"
-        elif person.id in reached:
+        elif person.id in self.reached:
             reason = "sent_today"
-        elif this_week.get(person.id, 0) >= self.push.weekly_cap:
+        elif answered is not None and person.id not in answered:
+            reason = "cadence"
+        elif caps.capped(self.reminder.kind) and self.this_week.get(person.id, 0) >= self.push.weekly_cap:
             reason = "weekly_cap"
-        elif self.reminder.channel == "custom" and not windows.get(person.openid, False):
+        elif not self.month.allows(person):
+            reason = "monthly_cap"
+        elif self.reminder.channel == "custom" and not self.windows.get(person.openid, False):
             reason = "no_window"  # customer-service messages only inside the window the person opened
         if reason:
             self.skipped[reason] += 1
         return reason is not None
+
+    def _answered(self) -> set[int]:
+        """People who checked in on the checklist after this nudge first reached them."""
+        first, last = outbox.first_sent(self.reminder.key), stats.last_checkins(self.checklist)
+        return {staff for staff, at in first.items() if staff in last and last[staff] > at}
 
     def _text(self, n_done: int, total: int) -> str:
         p, c = self.phase, self.checklist
         return self.reminder.text.format(phase=p.name if p else "", checklist=c.name if c else "",
                                          end=md(p.end) if p else "", left=total - n_done, done=n_done, total=total)
 
-    def _escalations(self, escalate: dict[int, list[str]]) -> Iterator[dict]:
-        for dept_id, names in escalate.items():
-            leaders = Staff.select().where((Staff.department == dept_id) & (Staff.role == "leader")
-                                           & people.counted() & Staff.openid.is_null(False))
-            listing = "、".join(names[:3]) + (f"等{len(names)}人" if len(names) > 3 else "")
-            for leader in leaders:
-                yield self._row(leader, f"本部门{len(names)}人未完成", listing, suffix=outbox.ESCALATION)
+    def _digests(self) -> Iterator[dict]:
+        """The weekly digest: one message to each leader of a department with anyone pending."""
+        standing = stats.standings(self.checklist, escalated(self.plan, self.checklist))
+        for leader in self._people():
+            if leader.role != "leader":
+                continue
+            s = standing.get(leader.department_id)
+            if s is None or not s.pending:
+                self.skipped["none_pending"] += 1
+            elif not self._passed_over(leader, 0, 0):
+                text = self.reminder.text.format(checklist=self.checklist.name, rate=s.percent,
+                                                 pending=len(s.pending), names="、".join(s.pending[:5]),
+                                                 escalated=s.first)
+                page = PENDING_PAGE.format(department=leader.department_id, checklist=self.checklist.key)
+                yield self._row(leader, self.reminder.title, text, link=self.audience.dashboard.rstrip("/") + page
+                                if self.audience.dashboard else None)
 
-    def _row(self, person, title: str, text: str, suffix: str = "") -> dict:
+    def _row(self, person, title: str, text: str, link: str | None = None) -> dict:
         push = self.push
         payload = {push.title_field: cut(title), push.text_field: cut(text), push.time_field: cut(md_hm(self.due))}
         if self.audience.link is not None:
             payload[LINK] = self.audience.link(person.id)
-        return {"staff": person.id, "openid": person.openid, "channel": self.reminder.channel,
-                "payload": payload, "suffix": suffix}
+        elif link is not None:
+            payload[LINK] = link
+        return {"staff": person.id, "openid": person.openid, "channel": self.reminder.channel, "payload": payload}
+
+
+def escalated(plan: Plan, checklist: Checklist) -> set[int]:
+    """Staff ids that stayed pending `escalate_after` nudges long (any nudge of the checklist):
+    the escalation, which the digest names first."""
+    out: set[int] = set()
+    for nudge in plan.reminders:
+        if nudge.kind == "nudge" and nudge.checklist == checklist.key and nudge.escalate_after:
+            out |= {staff for staff, n in outbox.sent_counts(nudge.key).items() if n >= nudge.escalate_after}
+    return out

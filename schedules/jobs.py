@@ -6,6 +6,7 @@ that runs across New Year follows the new year's dates, and an edited plan file 
 """
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 from typing import Callable
@@ -79,7 +80,7 @@ class Jobs:
                             expired.append(firing.key)
                         continue
                     result = fanout.fan_out(plan, firing.reminder, firing.key, firing.due, now, self.config.push,
-                                            phase=firing.phase)
+                                            phase=firing.phase, audience=self.audience())
                     done += 0 if result.existed else 1
                 except Exception:  # one broken occurrence must not hold up the others
                     log.exception("remind: %s failed", firing.key)
@@ -106,7 +107,11 @@ class Jobs:
         phase = plan.phase_on(now.date())
         with db.connection_context():
             return fanout.fan_out(plan, reminder, key, now, now, self.config.push, phase=phase.key if phase else None,
-                                  audience=audience, dry_run=dry_run)
+                                  audience=self.audience(audience), dry_run=dry_run)
+
+    def audience(self, audience: fanout.Audience = fanout.Audience()) -> fanout.Audience:
+        """The audience with the dashboard's address, which a digest links to."""
+        return dataclasses.replace(audience, dashboard=self.config.dashboard.public_url)
 
     def urge(self, plan: Plan, checklist: Checklist, department_id: int, department: str, by: str,
              now: dt.datetime) -> fanout.FanoutResult:
@@ -123,7 +128,8 @@ class Jobs:
     def notify(self, plan: Plan, notice_id: int, title: str, departments: tuple[str, ...], link, by: str,
                now: dt.datetime) -> fanout.FanoutResult:
         """A notice to everyone (or to some departments), each message opening its own signed page."""
-        reminder = Reminder(key="notice", kind="notice", title=title, text="点击查看通知全文",
+        # Its own reminder key: "once a day per reminder" must not hold back a second notice.
+        reminder = Reminder(key=f"notice_{notice_id}", kind="notice", title=title, text="点击查看通知全文",
                             at=now.timetz().replace(tzinfo=None))
         return fanout.fan_out(plan, reminder, f"notice:{notice_id}", now, now, self.config.push,
                               audience=fanout.Audience(departments=departments, link=link), created_by=by)

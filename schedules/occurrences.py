@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
 from campaign.outbox import occurrence_key
-from campaign.plan import Plan, Reminder
+from campaign.plan import WEEKLY, Phase, Plan, Reminder
 from schedules.workdays import WorkCalendar
 
 
@@ -50,18 +50,44 @@ def days_of(plan: Plan, reminder: Reminder, cal: WorkCalendar) -> list[tuple[dt.
     elif reminder.kind == "monthly":
         for month in reminder.months:
             out.append((cal.first_workday(plan.year, month), None))
-    elif reminder.kind == "nudge":
+    elif reminder.kind in WEEKLY:
         for p in phases:
-            monday = p.start - dt.timedelta(days=p.start.weekday())
-            while monday <= p.end:
-                # The set weekday, or the next workday in the same week when it is a holiday.
-                for offset in range(reminder.weekday - 1, 7):
-                    day = monday + dt.timedelta(days=offset)
-                    if p.start <= day <= p.end and cal.is_workday(day):
-                        out.append((day, p.key))
-                        break
-                monday += dt.timedelta(days=7)
+            out += [(day, p.key) for day, _ in weekly_days(reminder, p, cal)]
     return sorted(set(out), key=lambda dp: dp[0])
+
+
+def weekly_days(reminder: Reminder, phase: Phase, cal: WorkCalendar) -> list[tuple[dt.date, bool]]:
+    """(day, on cadence) of a weekly reminder in one phase: the set weekday of a week, or the next
+    workday in the same week when it is a holiday. A nudge keeps every `every_weeks`-th week,
+    counted back from the phase's last week with a nudge (so the last nudge before the deadline
+    is one), and every week in the phase's last `weekly_last_days` days: those extra weeks are
+    the ones off the cadence (False), only for people who answered a nudge (schedules/fanout.py)."""
+    weeks = []
+    monday = phase.start - dt.timedelta(days=phase.start.weekday())
+    while monday <= phase.end:
+        for offset in range(reminder.weekday - 1, 7):
+            day = monday + dt.timedelta(days=offset)
+            if phase.start <= day <= phase.end and cal.is_workday(day):
+                weeks.append((monday, day))
+                break
+        monday += dt.timedelta(days=7)
+    if not weeks:
+        return []
+    last, final = weeks[-1][0], phase.end - dt.timedelta(days=reminder.weekly_last_days)
+    out = []
+    for monday, day in weeks:
+        on_cadence = (last - monday).days // 7 % reminder.every_weeks == 0
+        if on_cadence or day > final:
+            out.append((day, on_cadence))
+    return out
+
+
+def off_cadence(plan: Plan, reminder: Reminder, cal: WorkCalendar, day: dt.date) -> bool:
+    """True when `day` is one of a nudge's extra weeks near its phase's end (see weekly_days)."""
+    if reminder.kind != "nudge" or reminder.every_weeks == 1:
+        return False
+    phase = plan.phase_on(day)
+    return phase is not None and (day, False) in weekly_days(reminder, phase, cal)
 
 
 def occurrences(plan: Plan, cal: WorkCalendar, tz: ZoneInfo, start: dt.datetime, end: dt.datetime,

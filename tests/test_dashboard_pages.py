@@ -111,6 +111,18 @@ def test_urge_respects_the_weekly_cap(open_dashboard):
         assert Outbox.select().count() == 2
 
 
+def test_urge_respects_the_monthly_cap_and_says_so(open_dashboard):
+    dash = open_dashboard(clock=at(*WORKDAY), push="monthly_cap = 1")
+    organiser = dash.as_person(ORGANISER[1])
+    office = department_id("办公室")
+    dash.post(organiser, "/dashboard/urge", {"department": office, "checklist": "wuge"})
+    dash.post(organiser, "/dashboard/urge", {"department": office, "checklist": "pairing"})
+    page = text_of(dash.get(organiser, f"/dashboard/pending?department={office}&checklist=pairing").text)
+    assert "本月提醒已满 2 人" in page  # Alice and Bob had their one message of June
+    with db.connection_context():
+        assert Outbox.select().count() == 2
+
+
 def test_a_notice_reaches_the_chosen_departments_with_a_link_only_its_recipient_opens(open_dashboard):
     dash = open_dashboard(clock=at(*WORKDAY))
     organiser = dash.as_person(ORGANISER[1])

@@ -101,21 +101,6 @@ def test_the_weekly_cap_holds(world, emu):
     assert result.created == 0 and result.skipped["weekly_cap"] == 5
 
 
-def test_after_k_nudges_the_department_leader_gets_the_pending_list(world, emu):
-    bind_everyone(world, emu)
-    jobs = jobs_for(world, emu)
-    for week in range(3):  # escalate_after = 2 in the seed plan
-        now = WED + dt.timedelta(days=7 * week)
-        jobs.remind(now)
-        jobs.send(now)
-    escalations = Outbox.select().where(Outbox.key.endswith(":escalation"))
-    assert {r.openid for r in escalations} == {"o-dave"}  # 组织科's leader; 办公室 and 宣传科 have none bound
-    import json
-
-    payload = json.loads(escalations.get().payload)
-    assert payload["thing1"] == "本部门2人未完成" and "Dave" in payload["thing2"] and "Erin" in payload["thing2"]
-
-
 def test_a_blocked_template_comes_back_as_a_permanent_failure(world, emu):
     bind_everyone(world, emu)
     emu.call("POST", "/_emu/users", json={"openid": "o-bob", "blocked": True})

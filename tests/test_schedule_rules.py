@@ -50,6 +50,14 @@ def test_a_saturday_nudge_fires_only_on_make_up_saturdays(plan):
     assert days == [dt.date(2026, 5, 9), dt.date(2026, 9, 20), dt.date(2026, 10, 10)]  # 调休 weekend days
 
 
+def test_the_seed_nudge_comes_every_other_week_and_every_week_in_the_last_30_days(plan):
+    days = [d for d, _ in days_of(plan, plan.reminder("nudge_wuge"), calendar_for(plan))]
+    assert days[:4] == [dt.date(2026, 4, 22), dt.date(2026, 5, 6), dt.date(2026, 5, 20), dt.date(2026, 6, 3)]
+    # Counted back from the last one (16 December), which reaches everyone pending.
+    assert days[-6:] == [dt.date(2026, 11, 4), dt.date(2026, 11, 18), dt.date(2026, 11, 25), dt.date(2026, 12, 2),
+                         dt.date(2026, 12, 9), dt.date(2026, 12, 16)]
+
+
 def test_weekly_nudge_moves_off_a_holiday_within_its_week(plan):
     nudge = plan.reminder("nudge_wuge")  # Wednesdays
     days = [d for d, _ in days_of(plan, nudge, calendar_for(plan))]
@@ -106,6 +114,11 @@ def test_phase_reminders_name_their_phase(plan):
     ({"checklist": "nope"}, "reminders[0].checklist"),
     ({"phases": []}, "reminders[0].phases"),
     ({"weekday": 8}, "reminders[0].weekday"),
+    ({"kind": "monthly", "every_weeks": 2}, "reminders[0].every_weeks"),  # only a nudge has a cadence
+    ({"every_weeks": 9}, "reminders[0].every_weeks"),
+    ({"weekly_last_days": -1}, "reminders[0].weekly_last_days"),
+    ({"kind": "digest", "audience": "all"}, "reminders[0].audience"),  # a digest goes to leaders
+    ({"kind": "digest", "text": "{left}"}, "reminders[0].text"),  # a digest's placeholders are its own
 ])
 def test_reminder_errors_name_the_field(change, field):
     from campaign.plan import PlanError
