@@ -9,6 +9,7 @@ import click
 from flask.cli import AppGroup
 
 from commands import register, require_department, runtime, with_db
+from campaign.objects import StoreError
 from exports.archive import ArchiveExport
 
 cli = AppGroup("exports")
@@ -40,6 +41,8 @@ def export_archive(out, department, checklist, year, force):
         with click.progressbar(length=0, label="archiving", file=sys.stderr, show_pos=True) as bar:
             written = ArchiveExport(plan, rt.archive, rt.config.tz, progress=bar.update).write(out_path, department,
                                                                                                key)
+    except StoreError as exc:
+        raise click.ClickException(f"cannot read the evidence files: {exc}; {out} was not written") from None
     except OSError as exc:
         raise click.ClickException(f"--out {out}: cannot write the archive ({exc.strerror or exc}: "
                                    f"{exc.filename or out}); nothing was changed") from None
