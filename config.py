@@ -48,6 +48,8 @@ ENV_OVERRIDES = {
     ("wechat", "api_base"): "TUANJIE_WECHAT_API_BASE",
     ("dashboard", "public_url"): "TUANJIE_PUBLIC_URL",
     ("dashboard", "secret_key"): "TUANJIE_DASHBOARD_SECRET_KEY",
+    ("storage", "access_key"): "TUANJIE_S3_ACCESS_KEY",
+    ("storage", "secret_key"): "TUANJIE_S3_SECRET_KEY",
 }
 
 
@@ -103,6 +105,20 @@ class StorageConfig:
     media_dir: str = "data/media"
     # Files fetched at once by the media job.
     media_concurrency: int = 8
+    # Where the archive's files are kept: "local" (media_dir, this machine's disk) or "s3", an
+    # S3-compatible object store every web machine shares (docs/object-store.md). With "s3",
+    # media_dir only holds files being written (media_dir/tmp).
+    backend: str = "local"
+    endpoint_url: str = ""  # empty: AWS itself; MinIO "http://10.0.0.5:9000", OSS, COS: their S3 endpoint
+    bucket: str = ""
+    prefix: str = ""  # keys start with it ("tuanjie/"), when the bucket holds other things too
+    region: str = "us-east-1"
+    access_key: str = ""  # or TUANJIE_S3_ACCESS_KEY
+    secret_key: str = ""  # or TUANJIE_S3_SECRET_KEY
+    addressing_style: str = "auto"  # "path" (MinIO), "virtual" (OSS, COS), "auto"
+    connect_timeout: int = 5  # seconds
+    read_timeout: int = 30  # seconds without a byte
+    max_attempts: int = 3  # a request's attempts in all, the first included
 
 
 @dataclass(frozen=True)
@@ -340,6 +356,7 @@ def validate(cfg: Config) -> Config:
     _validate_dashboard(cfg.dashboard)
     if not 1 <= cfg.storage.media_concurrency <= 64:
         raise ConfigError(f"storage.media_concurrency: must be from 1 to 64, got {cfg.storage.media_concurrency}")
+    _validate_object_store(cfg.storage)
     _check_account(cfg)
     return cfg
 
@@ -393,6 +410,39 @@ def _validate_dashboard(d: DashboardConfig) -> None:
                            ("failure_window_minutes", 1, 24 * 60)):
         if not low <= getattr(d, key) <= high:
             raise ConfigError(f"dashboard.{key}: must be from {low} to {high}, got {getattr(d, key)}")
+
+
+BACKENDS = ("local", "s3")
+ADDRESSING = ("auto", "path", "virtual")
+_BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+
+
+def _validate_object_store(s: StorageConfig) -> None:
+    """[storage] backend and, for "s3", the bucket, where it is, and the keys to it."""
+    if s.backend not in BACKENDS:
+        raise ConfigError(f"storage.backend: must be local or s3, got {s.backend!r}")
+    for key, low, high in (("connect_timeout", 1, 120), ("read_timeout", 1, 600), ("max_attempts", 1, 10)):
+        if not low <= getattr(s, key) <= high:
+            raise ConfigError(f"storage.{key}: must be from {low} to {high}, got {getattr(s, key)}")
+    if s.backend == "local":
+        return
+    if not _BUCKET.fullmatch(s.bucket) or ".." in s.bucket:
+        raise ConfigError(f"storage.bucket: required with backend = \"s3\": 3-63 lowercase letters, digits, "
+                          f"dots or hyphens, got {s.bucket!r}")
+    if s.endpoint_url and not _url(s.endpoint_url, ("http", "https")):
+        raise ConfigError(f"storage.endpoint_url: must be an http(s) URL with a host, got {s.endpoint_url!r}")
+    if s.addressing_style not in ADDRESSING:
+        raise ConfigError(f"storage.addressing_style: must be one of {', '.join(ADDRESSING)}, got "
+                          f"{s.addressing_style!r}")
+    if not re.fullmatch(r"[A-Za-z0-9-]{2,40}", s.region):
+        raise ConfigError(f"storage.region: not a region name like us-east-1 or cn-hangzhou, got {s.region!r}")
+    if s.prefix.startswith("/") or re.search(r"\s|\.\.", s.prefix):
+        raise ConfigError(f"storage.prefix: a key prefix like \"tuanjie/\" (no leading slash, spaces or ..), "
+                          f"got {s.prefix!r}")
+    for key, var in (("access_key", "TUANJIE_S3_ACCESS_KEY"), ("secret_key", "TUANJIE_S3_SECRET_KEY")):
+        if not getattr(s, key).strip():
+            raise ConfigError(f"storage.{key}: required with backend = \"s3\": set it in the config file "
+                              f"(or the environment variable {var})")
 
 
 def _validate_push(p: PushConfig) -> None:

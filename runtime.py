@@ -14,6 +14,7 @@ from bot.client import Client, build_client
 from bot.media import Fetcher
 from bot.security import Envelope
 from bot.spool import Spool
+from campaign import objects
 from campaign.archive import Archive
 from campaign.binding import BindPolicy
 from campaign.plan import Plan, PlanSource
@@ -57,8 +58,11 @@ class Runtime:
 
     @cached_property
     def archive(self) -> Archive:
-        """The evidence archive's files (this machine's disk)."""
-        return Archive(self.config.path(self.config.storage.media_dir))
+        """The evidence archive's files, in the store [storage] backend names (this machine's
+        disk, or the bucket every machine shares); files being written wait in media_dir/tmp."""
+        storage = self.config.storage
+        media_dir = self.config.path(storage.media_dir)
+        return Archive(objects.from_config(storage, media_dir, pool=storage.media_concurrency + 4), media_dir / "tmp")
 
     @cached_property
     def jobs(self) -> Jobs:

@@ -110,19 +110,16 @@ def log_tail(path: Path, lines: int = 30) -> str:
         return ""
 
 
-class Gunicorn:
-    """`python -m gunicorn OPTIONS APP_SPEC` on a free port of 127.0.0.1, in its own process
-    group (so that all of it can be ended), with `chdir` as its working directory and first
-    import path, its output in `log`."""
+class Service:
+    """A server process on a free port of 127.0.0.1 (`argv(port)`), in its own process group (so
+    that all of it can be ended), with `chdir` as its working directory, its output in `log`."""
 
-    def __init__(self, name: str, app_spec: str, options: list[str], env: dict, log: Path, chdir: Path = REPO,
+    def __init__(self, name: str, argv: Callable[[int], list[str]], env: dict, log: Path, chdir: Path = REPO,
                  stop_grace: float = 5.0):
         self.name, self.port, self.log, self.stop_grace = name, free_port(), log, stop_grace
         self._logfile = log.open("wb")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", *options, "-b", f"127.0.0.1:{self.port}", "--chdir", str(chdir),
-             "--log-level", "warning", app_spec],
-            cwd=chdir, env=env, stdout=self._logfile, stderr=subprocess.STDOUT, start_new_session=True)
+        self.proc = subprocess.Popen(argv(self.port), cwd=chdir, env=env, stdout=self._logfile,
+                                     stderr=subprocess.STDOUT, start_new_session=True)
 
     @property
     def base(self) -> str:
@@ -152,6 +149,42 @@ class Gunicorn:
     def stop(self) -> None:
         end_group(self.proc, self.stop_grace)
         self._logfile.close()
+
+
+class Gunicorn(Service):
+    """`python -m gunicorn OPTIONS APP_SPEC`, with `chdir` as its first import path too."""
+
+    def __init__(self, name: str, app_spec: str, options: list[str], env: dict, log: Path, chdir: Path = REPO,
+                 stop_grace: float = 5.0):
+        super().__init__(name, lambda port: [sys.executable, "-m", "gunicorn", *options, "-b", f"127.0.0.1:{port}",
+                                             "--chdir", str(chdir), "--log-level", "warning", app_spec],
+                         env, log, chdir, stop_grace)
+
+
+class MotoS3(Service):
+    """moto's standalone S3 server (the tests' object store; in memory, one Python process), with
+    one bucket, and the [storage] lines of a config that keeps the archive there."""
+
+    KEY, SECRET, BUCKET = "bench-access-key", "bench-secret-key", "tuanjie-bench"
+
+    def __init__(self, log: Path):
+        super().__init__("moto", lambda port: [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+                         clean_env(), log)
+        import boto3
+
+        self.wait_for(lambda: self._status() == 200, "moto answering")
+        boto3.client("s3", endpoint_url=self.base, region_name="us-east-1", aws_access_key_id=self.KEY,
+                     aws_secret_access_key=self.SECRET).create_bucket(Bucket=self.BUCKET)
+
+    def _status(self) -> int:
+        import urllib.request
+
+        with urllib.request.urlopen(f"{self.base}/moto-api/data.json", timeout=1) as r:
+            return r.status
+
+    def storage_lines(self) -> str:
+        return (f'backend = "s3"\nendpoint_url = "{self.base}"\nbucket = "{self.BUCKET}"\naddressing_style = "path"\n'
+                f'access_key = "{self.KEY}"\nsecret_key = "{self.SECRET}"\n')
 
 
 # --------------------------------------------------------------------------- /proc

@@ -4,6 +4,7 @@
     .venv/bin/python bench/media.py            # or: make bench-media
     .venv/bin/python bench/media.py --files 20 --export-files 40      # a quick smoke run
     .venv/bin/python bench/media.py --files 1000 --export-files 0 --concurrency 16 --latency-ms 20
+    .venv/bin/python bench/media.py --store s3 --files 200 --export-files 400   # the archive in a bucket
 
 What is measured, all on 127.0.0.1, in a temp dir:
 
@@ -37,6 +38,12 @@ What is measured, all on 127.0.0.1, in a temp dir:
    i.e. the export >= 0.5x zip's speed) and the export child's peak RSS (target <= 150 MB). The
    export's zip is opened afterwards to count its entries and bytes. The files were just
    written, so both read them from the page cache: this compares CPU and writing, not the disk.
+
+With --store s3 the archive is a bucket of moto's standalone S3 server (started here, on a free
+port): the media job puts each file there, the check reads each object's size, and the export
+streams every object back over HTTP; there is no zip to compare with. moto keeps objects in its
+own Python process's memory and is much slower than MinIO: its figures show that the app's
+memory stays flat, not how fast a real store is.
 
 The export's time includes its start-up (the same imports as the media job's empty run);
 nothing in production code is replaced or patched. A child's ru_maxrss is at least the RSS of
@@ -75,7 +82,7 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from bench.common import (SHIPPED_PLAN, Gunicorn, SetupError, busy_share, clean_env, end_group,  # noqa: E402
+from bench.common import (SHIPPED_PLAN, Gunicorn, MotoS3, SetupError, busy_share, clean_env, end_group,  # noqa: E402
                           machine_cpu, proc_cpu, proc_status, temp_dir, write_config)
 
 APP_ID = "wx0000bench000media"
@@ -262,7 +269,7 @@ def flask(*args: str) -> list[str]:
 
 # --------------------------------------------------------------------------- set-up
 
-def bench_config(tmp: Path, api_base: str, concurrency: int) -> Path:
+def bench_config(tmp: Path, api_base: str, concurrency: int, storage: str = "") -> Path:
     return write_config(tmp / "config.toml", app_id=APP_ID, app_secret=APP_SECRET, token=TOKEN,
                         db_file=tmp / "media.db", api_base=api_base, api_token=API_TOKEN, more=f"""
 [campaign]
@@ -274,7 +281,7 @@ media_dir = "{tmp / 'media'}"
 media_concurrency = {concurrency}
 spool_dir = "{tmp / 'spool'}"
 private_dir = "{tmp / 'private'}"
-""")
+{storage}""")
 
 
 def init_db(env: dict) -> None:
@@ -399,17 +406,31 @@ def fetch_all(files: int, env: dict, tmp: Path, db_file: Path, emu: Emulator, ma
     return res
 
 
-def check_archive(db_file: Path, media_dir: Path) -> tuple[int, int, list[str]]:
-    """Every stored row's file exists with its size; (files checked, distinct sha256, problems)."""
+def archive_of(config: Path):
+    """The archive the config names (media_dir, or the bucket), as the app builds it."""
+    from campaign import objects
     from campaign.archive import Archive
+    from config import load_config
 
-    archive, problems = Archive(media_dir), []
+    cfg = load_config(config, environ={})
+    media_dir = cfg.path(cfg.storage.media_dir)
+    return Archive(objects.from_config(cfg.storage, media_dir), media_dir / "tmp")
+
+
+def check_archive(db_file: Path, archive) -> tuple[int, int, list[str]]:
+    """Every stored row's file exists with its size; (files checked, distinct sha256, problems)."""
+    from campaign.objects import Missing
+
+    problems = []
     with sqlite3.connect(f"file:{db_file}?mode=ro", uri=True, timeout=10) as con:
         rows = con.execute("SELECT id, sha256, size FROM evidence WHERE state = 'stored'").fetchall()
     for piece, sha, size in rows:
-        path = archive.path(sha)
-        if not path.is_file() or path.stat().st_size != size or size != FILE_BYTES:
-            problems.append(f"piece {piece}: {path} missing or not {size} bytes")
+        try:
+            kept = archive.store.size(archive.key(sha))
+        except Missing:
+            kept = None
+        if kept != size or size != FILE_BYTES:
+            problems.append(f"piece {piece}: {archive.key(sha)} missing from {archive.store.where} or not {size} bytes")
     return len(rows), len({sha for _, sha, _ in rows}), problems[:5]
 
 
@@ -457,14 +478,12 @@ def report_fetch(res: FetchResult, files: int, concurrency: int, latency_ms: int
 
 # --------------------------------------------------------------------------- 2. the export
 
-def add_stored(db_file: Path, media_dir: Path, count: int, first_person: int, max_seconds: float) -> float:
+def add_stored(db_file: Path, archive, count: int, first_person: int, max_seconds: float) -> float:
     """`count` more files written with Archive.put_bytes, and their Evidence rows stored."""
-    from campaign.archive import Archive
     from models import Evidence
 
     t0 = time.perf_counter()
     deadline = t0 + max_seconds
-    archive = Archive(media_dir)
     received = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None) - dt.timedelta(minutes=1)
     db = connect(db_file)
     with db.connection_context():
@@ -517,13 +536,16 @@ def zip_entries(path: Path) -> tuple[int, int, str]:
     return len(infos), sum(i.file_size for i in infos), "/".join(kinds) or "none"
 
 
-def export_vs_zip(env: dict, tmp: Path, media_dir: Path, files: int, year: int) -> dict:
+def export_vs_zip(env: dict, tmp: Path, media_dir: Path | None, files: int, year: int) -> dict:
+    """The export, between two runs of zip over media_dir (none when the files are in a bucket)."""
     data_mb = mib(files * FILE_BYTES)
     out_dir = tmp / "out"
     out_dir.mkdir(exist_ok=True)
     zips: list[Child] = []
 
-    def plain_zip(n: int) -> Child:
+    def plain_zip(n: int) -> Child | None:
+        if media_dir is None:
+            return None
         target = out_dir / f"plain{n}.zip"
         run = run_child(f"zip{n}", ["zip", "-0", "-r", "-q", "-D", str(target), ".", "-x", "tmp/*"],
                         clean_env(), tmp, timeout=600, cwd=media_dir)
@@ -537,7 +559,8 @@ def export_vs_zip(env: dict, tmp: Path, media_dir: Path, files: int, year: int) 
         target.unlink(missing_ok=True)
         return run
 
-    print(f"\n== export: {files} files of 1 MiB ({data_mb:.0f} MB) in the archive, all linked to check-ins")
+    print(f"\n== export: {files} files of 1 MiB ({data_mb:.0f} MB) in the archive"
+          f"{'' if media_dir else ' (a bucket of moto S3 over HTTP; no zip to compare)'}, all linked to check-ins")
     warn_if_busy("the export")
     zips.append(plain_zip(1))
     target = out_dir / "export.zip"
@@ -559,6 +582,7 @@ def export_vs_zip(env: dict, tmp: Path, media_dir: Path, files: int, year: int) 
               f"{export.err_tail()}")
     target.unlink(missing_ok=True)
     zips.append(plain_zip(2))
+    zips = [z for z in zips if z is not None]
     good = [z.seconds for z in zips if z.ok]
     zip_s = sum(good) / len(good) if good else None
     ratio = export.seconds / zip_s if ok and zip_s else None
@@ -585,6 +609,8 @@ def main(argv=None) -> int:
     parser.add_argument("--emulator-threads", type=int, default=32)
     parser.add_argument("--max-seconds", type=float, default=900, help="budget for all the media job's runs")
     parser.add_argument("--keep", action="store_true", help="keep the temp dir (database, archive, logs)")
+    parser.add_argument("--store", choices=("local", "s3"), default="local",
+                        help="[storage] backend: media_dir, or a bucket of moto's S3 server (python -m moto.server)")
     args = parser.parse_args(argv)
     if not 1 <= args.concurrency <= 64:
         parser.error("--concurrency: 1 to 64 (the config's limits)")
@@ -608,6 +634,7 @@ def main(argv=None) -> int:
 
 def benchmark(args, tmp: Path) -> int:
     emu: Emulator | None = None
+    s3: MotoS3 | None = None
     status = 0
     try:
         print(f"bench/media.py: {os.cpu_count()} CPUs, Python {sys.version.split()[0]}, temp dir {tmp}")
@@ -616,7 +643,11 @@ def benchmark(args, tmp: Path) -> int:
         try:
             emu = Emulator(tmp, args.emulator_threads)
             emu.wait_ready()
-            config = bench_config(tmp, emu.base, args.concurrency)
+            if args.store == "s3":
+                s3 = MotoS3(tmp / "moto.log")
+                print(f"object store: moto S3 server on {s3.base}, bucket {s3.BUCKET}")
+            config = bench_config(tmp, emu.base, args.concurrency, s3.storage_lines() if s3 else "")
+            archive = archive_of(config)
             env = clean_env(TUANJIE_CONFIG=str(config))
             init_db(env)
             people = args.files + args.export_files  # a person per piece: one check-in each
@@ -636,7 +667,7 @@ def benchmark(args, tmp: Path) -> int:
             warn_if_busy("the media job")
             res = fetch_all(args.files, env, tmp, db_file, emu, args.max_seconds)
             got = report_fetch(res, args.files, args.concurrency, args.latency_ms, upload_s,
-                               check_archive(db_file, media_dir))
+                               check_archive(db_file, archive))
             for problem in res.problems:
                 print(f"  {problem}")
             if not got["complete"]:
@@ -648,14 +679,14 @@ def benchmark(args, tmp: Path) -> int:
             try:
                 fetched = states(db_file).get("stored", 0) if args.files else 0
                 more = args.export_files - fetched
-                took = add_stored(db_file, media_dir, more, args.files, max_seconds=900) if more > 0 else 0.0
+                took = add_stored(db_file, archive, more, args.files, max_seconds=900) if more > 0 else 0.0
                 links = link_checkins(db_file, args.export_files, year)
                 print(f"\nset-up: {fetched} fetched files reused, {more} more written with Archive.put_bytes "
                       f"in {took:.1f} s; {links} pieces linked to check-ins of {year}")
             except (SetupError, OSError) as exc:
                 print(f"set-up failed: {exc}", file=sys.stderr)
                 return 2
-            got = export_vs_zip(env, tmp, media_dir, args.export_files, year)
+            got = export_vs_zip(env, tmp, None if s3 else media_dir, args.export_files, year)
             if not got["ok"]:
                 status = 1
         return status
@@ -667,6 +698,8 @@ def benchmark(args, tmp: Path) -> int:
             end_group(proc)
         if emu is not None:
             emu.stop()
+        if s3 is not None:
+            s3.stop()
 
 
 if __name__ == "__main__":

@@ -83,17 +83,19 @@ class Fetcher:
         limit = LIMITS.get(piece.kind, 10 << 20)
         with self.archive.writer(limit) as w:
             self.client.download_media(piece.media_id, w)
-            kept = w.keep()
-        mime, ext = sniff(kept.head)
-        thumb, taken = (self._thumbnail(kept.sha256) if mime.startswith("image/") else (None, None))
+            kept = w.seal()
+            mime, ext = sniff(kept.head)
+            # From the local file before it goes to the store: no second download from a bucket.
+            thumb, taken = (self._thumbnail(w.path, kept.sha256) if mime.startswith("image/") else (None, None))
+            w.keep()
         evidence.stored(piece.id, OWNER, kept.sha256, kept.size, mime, ext, thumb, taken)
 
-    def _thumbnail(self, sha256: str) -> tuple[str | None, dt.datetime | None]:
+    def _thumbnail(self, source, sha256: str) -> tuple[str | None, dt.datetime | None]:
         """A JPEG of about THUMB_PX on its longer side, and EXIF's DateTimeOriginal."""
         from PIL import Image, ImageOps, UnidentifiedImageError
 
         try:
-            with self.archive.open(sha256) as fh, Image.open(fh) as image:
+            with Image.open(source) as image:
                 if image.width * image.height > Image.MAX_IMAGE_PIXELS:  # (Pillow only warns up to 2x)
                     raise ValueError(f"{image.width}x{image.height} pixels: too large to decode for a thumbnail")
                 taken = _taken_at(image)

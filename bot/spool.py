@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from campaign.objects import fsync_path
 from schedules.lock import pid_alive
 
 log = logging.getLogger("tuanjie.spool")
@@ -52,7 +53,7 @@ class Spool:
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(partial, path)
-        _fsync_dir(self.folder)
+        fsync_path(self.folder)
         self._empty = False
 
     def waiting(self) -> int:
@@ -119,11 +120,3 @@ def _mtime(path: Path) -> int:
         return path.stat().st_mtime_ns
     except FileNotFoundError:  # claimed meanwhile by another worker: it is skipped at its turn
         return 0
-
-
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

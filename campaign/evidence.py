@@ -218,6 +218,16 @@ def gallery(department_id: int | None, checklist: str | None = None, item: str |
     return [Shown(r, r.checkinevidence.checkin.checklist, r.checkinevidence.checkin.item, r.n) for r in rows], total
 
 
+def stored_files():
+    """(piece id, sha256) of every file a stored piece names, its thumbnail's too: streamed."""
+    query = (Evidence.select(Evidence.id, Evidence.sha256, Evidence.thumb)
+             .where((Evidence.state == STORED) & Evidence.sha256.is_null(False)).order_by(Evidence.id))
+    for piece_id, sha256, thumb in query.tuples().iterator():
+        yield piece_id, sha256
+        if thumb:
+            yield piece_id, thumb
+
+
 def get(piece_id: int) -> Evidence | None:
     return Evidence.get_or_none(Evidence.id == piece_id)
 

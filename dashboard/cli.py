@@ -1,4 +1,4 @@
-"""The organiser's commands: the roster, binding codes, the demo roster."""
+"""The organiser's commands: the roster, binding codes, the evidence archive and its store, the demo roster."""
 from __future__ import annotations
 
 import sys
@@ -9,6 +9,7 @@ from flask.cli import AppGroup
 
 from campaign import binding, evidence, people, roster, sessions
 from campaign.clock import from_utc
+from campaign.objects import LocalStore, StoreError
 from commands import register, require_department, runtime, upgrade_schema, with_db
 from config import APP_ROOT
 
@@ -190,6 +191,50 @@ def evidence_list(show_all):
         at = from_utc(piece.received_at, rt.config.tz)
         why = f"  {piece.error}" if piece.error else ""
         click.echo(f"{piece.state:<8} {at:%Y-%m-%d %H:%M}  {piece.staff.name}  {piece.kind}{why}")
+
+
+@cli.command("check-store")
+@with_db
+def check_store():
+    """The archive's store: a probe object written, read and deleted; every stored piece's files there."""
+    archive = runtime().archive
+    missing, pieces = [], set()
+    try:
+        archive.probe()
+        click.echo(f"{archive.store.where}: writes, reads and deletes (a probe object)")
+        present = set(archive.store.keys())  # one listing (a request per 1,000 keys), not a HEAD per file
+        for piece_id, sha256 in evidence.stored_files():
+            pieces.add(piece_id)
+            if archive.key(sha256) not in present:
+                missing.append((piece_id, sha256))
+    except StoreError as exc:
+        raise click.ClickException(str(exc)) from None
+    for piece_id, sha256 in missing[:20]:
+        click.echo(f"missing: piece {piece_id} file {sha256}")
+    if missing:
+        raise click.ClickException(f"{len(missing)} files of {len(pieces)} stored pieces are not in {archive.store.where} "
+                                   f"(copy-media --from the old media_dir, or restore them from a backup)")
+    click.echo(f"{len(pieces)} stored pieces: every file and thumbnail present")
+
+
+@cli.command("copy-media")
+@click.option("--from", "source", required=True, type=click.Path(exists=True, file_okay=False),
+              help="the media_dir the files are in now (its ab/cdef... layout)")
+def copy_media(source):
+    """Copy an archive folder into the configured store, each file checked; run again to resume."""
+    archive = runtime().archive
+    if isinstance(archive.store, LocalStore) and Path(source).resolve() == archive.store.folder.resolve():
+        raise click.ClickException(f"--from {source}: is the configured store itself ([storage] backend = \"local\")")
+    try:
+        done = archive.copy_from(LocalStore(source))
+    except StoreError as exc:
+        raise click.ClickException(str(exc)) from None
+    for line in done.damaged[:20]:
+        click.echo(f"damaged: {line}")
+    click.echo(f"copied {done.copied}, already there {done.already}, damaged {len(done.damaged)}")
+    if done.damaged:
+        raise click.ClickException(f"{len(done.damaged)} damaged files were not copied: restore them from a backup "
+                                   "(the rest are in the store)")
 
 
 @cli.command("create-user")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import shutil
 import subprocess
 
@@ -12,9 +13,12 @@ from flask import Response, abort, redirect, render_template, request, stream_wi
 from campaign import checkins, evidence, outbox, people, sessions, stats
 from campaign import overview as figures
 from campaign.clock import from_utc
+from campaign.objects import Missing, StoreError
 from dashboard.web import bp, require, require_department, scope, viewer
 from runtime import runtime
 from schedules.jobs import urge_key
+
+log = logging.getLogger("tuanjie.dashboard")
 
 
 def _plan_and_checklist():
@@ -145,16 +149,33 @@ def media(piece_id: int, what: str):
     if not _may_see(who, piece):
         abort(403)
     archive = runtime().archive
-    if what == "thumb":
-        if not piece.thumb:
-            abort(404)
-        return Response(archive.chunks(piece.thumb), mimetype="image/jpeg")
     if what == "audio":
         return _playable(archive, piece)
+    sha, mime = (piece.thumb, "image/jpeg") if what == "thumb" else (piece.sha256, piece.mime)
+    if not sha:
+        abort(404)
     headers = {"Content-Disposition": f'attachment; filename="evidence-{piece.id}.{piece.ext or "bin"}"'} \
-        if not (piece.mime or "").startswith(("image/", "video/")) else {}
-    return Response(stream_with_context(archive.chunks(piece.sha256)), mimetype=piece.mime or "application/octet-stream",
+        if not (mime or "").startswith(("image/", "video/")) else {}
+    return Response(stream_with_context(_chunks(_opened(archive, sha))), mimetype=mime or "application/octet-stream",
                     headers=headers)
+
+
+def _opened(archive, sha256: str):
+    """The file's stream, opened before any header is sent: not in the store → 404, the store
+    out of reach → 503 (logged with the setting to check)."""
+    try:
+        return archive.open(sha256)
+    except Missing:
+        abort(404)
+    except StoreError as exc:
+        log.error("dashboard: evidence file %s: %s", sha256[:12], exc)
+        abort(503)
+
+
+def _chunks(stream):
+    with stream:
+        while chunk := stream.read(1 << 16):
+            yield chunk
 
 
 def _may_see(who, piece) -> bool:
@@ -171,7 +192,9 @@ def _playable(archive, piece):
     ffmpeg = shutil.which("ffmpeg")
     if ffmpeg is None or piece.mime not in ("audio/amr", "audio/silk"):
         abort(404)
-    done = subprocess.run([ffmpeg, "-loglevel", "error", "-i", str(archive.path(piece.sha256)), "-f", "ogg", "-"],
+    with _opened(archive, piece.sha256) as stream:
+        voice = stream.read()  # at most 2 MB (the platform's limit for voice)
+    done = subprocess.run([ffmpeg, "-loglevel", "error", "-i", "pipe:0", "-f", "ogg", "-"], input=voice,
                           capture_output=True, timeout=30)
     if done.returncode != 0:
         abort(404)

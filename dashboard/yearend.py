@@ -11,7 +11,7 @@ from urllib.parse import quote
 
 from flask import Response, abort, redirect, render_template, request, url_for
 
-from campaign import assessment, people
+from campaign import assessment, objects, people
 from dashboard.web import bp, require, require_department, scope, viewer
 from exports import charts, yearfiles
 from runtime import runtime
@@ -144,9 +144,9 @@ def export(kind: str):
     path = Path(name)
     try:
         yearfiles.writers()[kind](rt, path, year, department_id)
-    except charts.FontMissing as exc:
+    except (charts.FontMissing, objects.StoreError) as exc:
         path.unlink(missing_ok=True)
-        return render_template("error.html", title="无法生成总结", text=str(exc)), 503
+        return render_template("error.html", title="暂时无法生成", text=str(exc)), 503
     except BaseException:
         path.unlink(missing_ok=True)
         raise

@@ -3,7 +3,8 @@ files named 姓名_日期_序号.ext (a collective activity's as 集体N_日期_
 recognitions as .txt beside them, and index.xlsx: a row per piece and person, and a sheet of
 the pieces lost, with why.
 
-It streams: files are copied into the zip a chunk at a time, the index is written row by row
+It streams: files are copied into the zip a chunk at a time, from media_dir or from the bucket
+(campaign/objects.py) alike, the index is written row by row
 (XlsxWriter's constant memory mode), so memory does not grow with the archive. Names are safe
 on Windows and stored as UTF-8, which Windows Explorer shows as written.
 """
@@ -72,9 +73,10 @@ class ArchiveExport:
         at = from_utc(row.received_at, self.tz)
         kind = KIND_NAMES.get(row.kind, row.kind)
         base = [row.person, row.department, folder.split("/")[1], folder.split("/")[2], at.strftime("%Y-%m-%d %H:%M")]
-        missing = row.sha256 is not None and not self.archive.has(row.sha256)
+        missing = (row.sha256 is not None and (row.piece_id, folder) not in self.names
+                   and not self.archive.has(row.sha256))  # one look per file: a HEAD each in a bucket
         if row.state == evidence.LOST or (row.sha256 is None and row.text is None) or missing:
-            index.lost(base + [kind, _why_missing(row, missing)])
+            index.lost(base + [kind, _why_missing(row, self.archive.store.where if missing else None)])
             written.lost += 1
             return
         path = self._file(zf, row, folder, at, written)
@@ -117,9 +119,9 @@ class ArchiveExport:
         return path
 
 
-def _why_missing(row: evidence.ArchiveRow, file_missing: bool = False) -> str:
-    if file_missing:  # the database says stored, the disk disagrees: say so, and go on
-        return f"stored, but its file {row.sha256[:12]}… is missing from media_dir (restore it from a backup)"
+def _why_missing(row: evidence.ArchiveRow, missing_from: str | None = None) -> str:
+    if missing_from:  # the database says stored, the store disagrees: say so, and go on
+        return f"stored, but its file {row.sha256[:12]}… is missing from {missing_from} (restore it from a backup)"
     if row.state == evidence.LOST:
         return row.error or "lost"
     return "not fetched yet (the media job runs every few seconds)"

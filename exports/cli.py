@@ -17,6 +17,7 @@ import click
 from flask.cli import AppGroup
 
 from campaign import assessment, people
+from campaign.objects import StoreError
 from commands import parse_now, register, require_department, runtime, with_db
 from exports import charts, yearfiles
 from exports.archive import ArchiveExport
@@ -68,6 +69,8 @@ def export_archive(out, department, checklist, year, force):
         with click.progressbar(length=0, label="archiving", file=sys.stderr, show_pos=True) as bar:
             written = ArchiveExport(plan, rt.archive, rt.config.tz, progress=bar.update).write(out_path, department,
                                                                                                key)
+    except StoreError as exc:
+        raise click.ClickException(f"cannot read the evidence files: {exc}; {out} was not written") from None
     except OSError as exc:
         raise _cannot_write(out, exc, "archive") from None
     click.echo(f"{out}: {written.pieces} pieces in {written.files} files ({written.bytes / 2**20:.1f} MB), "
@@ -131,6 +134,8 @@ def export_report(year, out, department, force):
             yearfiles.report(rt, path, year, department_id, progress=bar.update)
     except charts.FontMissing as exc:
         raise click.ClickException(f"{exc}; no report was written") from None
+    except StoreError as exc:
+        raise click.ClickException(f"cannot read the activity photos: {exc}; {out} was not written") from None
     except OSError as exc:
         raise _cannot_write(out, exc, "report") from None
     click.echo(f"{out}: the {year} summary, drafted")

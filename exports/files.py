@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 from typing import Iterator
 
-from campaign.archive import _sync_folder  # the archive's own: a rename that survives a crash
+from campaign.objects import fsync_path
 
 
 @contextlib.contextmanager
@@ -16,10 +16,9 @@ def replaced_atomically(out: Path) -> Iterator[Path]:
     partial = out.with_name(out.name + ".partial")
     try:
         yield partial
-        with open(partial, "rb+") as f:
-            os.fsync(f.fileno())
+        fsync_path(partial)
         os.replace(partial, out)
-        _sync_folder(out.parent)
+        fsync_path(out.parent if str(out.parent) else Path("."))  # the rename itself survives a crash
     except BaseException:
         if partial.is_file():
             partial.unlink()

@@ -24,7 +24,7 @@ from docx.image.exceptions import UnrecognizedImageError
 from docx.oxml.ns import qn
 from docx.shared import Cm, Pt
 
-from campaign import assessment, overview, stats, yearend
+from campaign import assessment, objects, overview, stats, yearend
 from campaign.archive import Archive
 from campaign.clock import md
 from campaign.plan import Plan
@@ -164,10 +164,13 @@ def _activities(doc, given: ReportInput, facts: yearend.Facts) -> None:
 
 
 def _photo_bytes(archive: Archive, photo: yearend.Photo) -> bytes | None:
+    """The photo's thumbnail (or the file), or None when the store no longer has it."""
     for sha in (photo.thumb, photo.sha256):
-        if sha and archive.has(sha):
-            with archive.open(sha) as f:
-                return f.read()
+        if sha:
+            try:
+                return archive.get(sha)
+            except objects.Missing:
+                continue
     return None
 
 

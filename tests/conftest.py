@@ -70,7 +70,7 @@ def db_url(request, tmp_path):
 
 def write_config(tmp_path: Path, db_url: str, mode: str = "safe", name: str = "config.toml",
                  api_base: str = "http://127.0.0.1:9", push: str = "", aes_key: str = DEMO_AES_KEY,
-                 dashboard: str = "", campaign: str = "", **extra) -> Path:
+                 dashboard: str = "", campaign: str = "", storage: str = "", **extra) -> Path:
     path = tmp_path / name
     plan = extra.pop("plan", str(APP_ROOT / "plans" / "minzu_tuanjie.toml"))
     path.write_text(f"""
@@ -97,6 +97,9 @@ token = "{API_TOKEN}"
 
 [dashboard]
 {dashboard}
+
+[storage]
+{storage}
 """, encoding="utf-8")
     return path
 
@@ -219,6 +222,16 @@ def make_world(tmp_path, db_url):
         server.shutdown()
     if not db.is_closed():
         db.close()
+
+
+@pytest.fixture(scope="session")
+def moto():
+    """moto's standalone S3 server, for the whole session (each test makes its own bucket)."""
+    from tests.objectstore import MotoServer
+
+    server = MotoServer()
+    yield server
+    server.stop()
 
 
 @dataclass
