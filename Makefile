@@ -5,7 +5,8 @@ BIN := $(VENV)/bin
 PORT ?= 8000
 HOST ?= 127.0.0.1
 
-.PHONY: install run test test-reliability bench bench-fanout bench-stats bench-roster bench-media bench-burden clean
+.PHONY: install run test test-reliability bench bench-fanout bench-stats bench-roster bench-media bench-burden \
+	bench-dashboard bench-exports clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
