@@ -321,6 +321,9 @@ def check_in(person, words: str, ctx: Context, bare: bool, several: bool = False
         return T.ONE_AT_A_TIME.format(command=_command_for(checklist), n=1)
     item = checklist.find_item(rest) or next(iter(halves), None)
     if item is not None and checklist.collective:  # done by a 集体打卡, not one by one
+        if access.scope_of(person) is not None:  # the leader (or an organiser) records it
+            return T.COLLECTIVE_USE.format(checklist=checklist.name, short=checklist.short,
+                                           n=checklist.number_of(item))
         return T.COLLECTIVE_ONLY.format(checklist=checklist.name)
     if item is not None:
         return check_in_reply(checkins.check_in(person, checklist, item, ctx.now))

@@ -94,6 +94,7 @@ COLLECTIVE_NOT_YOURS = "只能撤销自己记录的集体打卡（组织者可�
 COLLECTIVE_NO_SUCH = "没有编号为 {n} 的集体打卡。请回复「撤销集体 编号」。"
 COLLECTIVE_USAGE = "请回复「集体打卡 序号」，如「集体打卡 1」或「集体打卡 {short} 1」。"
 COLLECTIVE_ONLY = "「{checklist}」由部门负责人集体打卡，请联系本部门负责人。"
+COLLECTIVE_USE = "「{checklist}」按部门集体记：发「集体打卡 {short} {n}」，再回复参加人员。"
 EVIDENCE_NO_TARGET = "{kind}未存为凭证：先回复要存的那一项（如「打卡 1」，已完成的也可以），再发{kind}。"
 EVIDENCE_KINDS = {"image": "照片", "video": "视频", "shortvideo": "视频", "voice": "语音", "text": "文字"}
 

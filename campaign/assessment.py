@@ -24,7 +24,7 @@ from decimal import Decimal, InvalidOperation
 from peewee import IntegrityError, fn
 
 from campaign import stats
-from campaign.clock import from_utc, to_utc
+from campaign.clock import from_utc, md, to_utc
 from campaign.order import department_key
 from campaign.plan import Plan
 from campaign.rules import MAX_POINTS, Rule
@@ -355,7 +355,7 @@ def describe_basis(basis: dict | None) -> str:
         day = dt.date.fromisoformat(basis["as_of"][:10])
         unit = "个部门" if basis.get("counts") == "departments" else "人"
         part = basis["participants"] if basis["measure"] == "participation" else basis["completed"]
-        return (f"截至{day.month}月{day.day}日{MEASURE_NAMES[basis['measure']]}{basis['rate']:.1%}"
+        return (f"截至{md(day)}{MEASURE_NAMES[basis['measure']]}{basis['rate']:.1%}"
                 f"（{part}/{basis['eligible']}{unit}），标准{basis['threshold']:.0%}")
     parts = []
     if "activity" in basis:

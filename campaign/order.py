@@ -21,7 +21,8 @@ def person_key(name: str) -> tuple:
 
 @lru_cache(maxsize=32768)
 def _syllable(char: str) -> str:
-    return (lazy_pinyin(char, style=Style.TONE3, errors="default") or [char])[0]
+    # lower case: Heidi sorts among the h syllables (he2 ...), not before every Chinese name
+    return (lazy_pinyin(char, style=Style.TONE3, errors="default") or [char])[0].lower()
 
 
 @lru_cache(maxsize=8192)

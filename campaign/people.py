@@ -57,10 +57,9 @@ def departments() -> list[Department]:
 
 
 def department_names(limit: int | None = None) -> list[str]:
-    query = Department.select(Department.name).order_by(Department.name)
-    if limit is not None:
-        query = query.limit(limit)
-    return [d.name for d in query]
+    """Department names in natural order (第2科 before 第10科), the first `limit` of them."""
+    names = sorted((name for (name,) in Department.select(Department.name).tuples()), key=department_key)
+    return names if limit is None else names[:limit]
 
 
 def await_evidence(person: Staff, target: str | None, now) -> None:

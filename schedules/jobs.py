@@ -24,6 +24,7 @@ from schedules.workdays import PROVISIONAL, WorkCalendar
 
 log = logging.getLogger("tuanjie.schedules")
 LOOKBACK = dt.timedelta(days=35)  # how far back a restarted scheduler looks for missed reminders
+ANNOUNCE_AHEAD = dt.timedelta(days=60)  # next year's calendar is logged this long before it starts (as jobs lists)
 
 
 class Jobs:
@@ -45,14 +46,18 @@ class Jobs:
         return calendar_for(plan, p.holidays, p.workdays)
 
     def announce(self, now: dt.datetime) -> None:
-        """Log which calendar decides the days of `now`'s year: at start-up, and again when it
-        changes (New Year, an edited plan). A provisional year is a warning: its make-up days
-        are unknown and the notice should be copied into the plan."""
-        year, cal = now.year, self.calendar(self.plan(now))
-        line = cal.describe(year)
-        if self._calendars.get(year) != line:
-            self._calendars[year] = line
-            (log.warning if cal.state(year) == PROVISIONAL else log.info)("calendar %d: %s", year, line)
+        """Log which calendar decides the days of `now`'s year (and next year's, within
+        ANNOUNCE_AHEAD of it): at start-up, and again when it changes (New Year, an edited
+        plan). A provisional year is a warning: its make-up days are unknown and the notice
+        should be copied into the plan."""
+        years = [now.year] + ([now.year + 1] if (now + ANNOUNCE_AHEAD).year > now.year else [])
+        for year in years:  # in December, next year's too: its mobilisation is weeks away
+            plan = self.plan(now) if year == now.year else self.plans.on(dt.date(year, 1, 1))
+            cal = self.calendar(plan)
+            line = cal.describe(year)
+            if self._calendars.get(year) != line:
+                self._calendars[year] = line
+                (log.warning if cal.state(year) == PROVISIONAL else log.info)("calendar %d: %s", year, line)
 
     def quiet_check(self, plan: Plan) -> Callable[[dt.datetime], bool]:
         cal, quiet = self.calendar(plan), self.config.push.quiet()

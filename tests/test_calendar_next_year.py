@@ -222,3 +222,16 @@ def test_the_scheduler_logs_the_calendar_at_start_up_and_again_only_when_it_chan
     jobs.announce(at(2026, 12, 1, 9, 0))
     assert [(r.levelname, r.getMessage()) for r in caplog.records] == [
         ("INFO", "calendar 2026: official (chinese-calendar)")]
+
+
+def test_a_scheduler_started_in_december_also_warns_of_next_years_provisional_calendar(make_world, monkeypatch,
+                                                                                        caplog):
+    from apscheduler.schedulers.blocking import BlockingScheduler
+
+    monkeypatch.setattr(BlockingScheduler, "start", lambda self: None)
+    world = make_world(roster=None, clock=lambda: at(2026, 12, 2, 9, 0))
+    caplog.set_level("INFO", logger="tuanjie")
+    assert world.cli("scheduler").exit_code == 0
+    said = [(r.levelname, r.getMessage().split(" (")[0][:40]) for r in caplog.records
+            if r.getMessage().startswith("calendar 20")]
+    assert said == [("INFO", "calendar 2026: official"), ("WARNING", "calendar 2027: provisional: statutory ho")]

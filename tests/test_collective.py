@@ -124,3 +124,8 @@ def test_each_half_year_of_a_half_year_checklist_counts_on_its_own(make_world):
     second = world.stats(checklist="party_day")
     assert second["overall"]["participants"] == 0 and second["checklist"]["half"] == 2
     assert "⬜1 观看一部民族团结教育影片" in world.say("o-dave", "党日")
+
+
+def test_a_leader_naming_a_collective_item_is_shown_how_to_record_it_for_the_department(make_world):
+    world, _ = leader_world(make_world)
+    assert world.say("o-dave", "七个一 2") == "「七个一」按部门集体记：发「集体打卡 七个一 2」，再回复参加人员。"

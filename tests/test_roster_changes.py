@@ -106,3 +106,12 @@ def test_a_code_issued_before_someone_left_does_not_bind_them(world):
     world.cli("staff", "set", "13900000021", "--status", "离职")
     assert world.say("o-frank", f"绑定 {code}").startswith("此绑定码对应的人员已不在活动名单中")
     assert Staff.get(Staff.name == "Frank").openid is None
+
+
+def test_a_department_that_is_not_on_the_roster_is_answered_with_the_list_in_natural_order(make_world):
+    world = make_world(roster="姓名,部门,手机号\n甲,第10科,13900000101\n乙,第2科,13900000102\nHeidi,第2科,13900000103\n"
+                              "阿强,第2科,13900000104\n")
+    out = world.cli("staff", "set", "13900000101", "--department", "财务科").output
+    assert "(departments: 第2科, 第10科)" in out, out
+    listed = world.cli("staff", "list", "--department", "第2科").output
+    assert listed.index("阿强") < listed.index("Heidi") < listed.index("乙"), listed  # a, h, y: case is no rank
