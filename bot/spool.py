@@ -43,12 +43,13 @@ class Spool:
 
     def put(self, item: Spooled) -> None:
         """Keep one message durably; a second copy of the same message is not written."""
-        self.folder.mkdir(parents=True, exist_ok=True)
+        self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
         path = self.folder / f"{hashlib.sha256(item.key.encode()).hexdigest()[:40]}.json"
         if path.exists():
             return
         partial = path.with_suffix(f".partial-{os.getpid()}")
-        with open(partial, "w", encoding="utf-8") as fh:
+        # the message's content (names, what was said): readable by the service's user only
+        with os.fdopen(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w", encoding="utf-8") as fh:
             json.dump(item.__dict__, fh, ensure_ascii=False)
             fh.flush()
             os.fsync(fh.fileno())

@@ -105,6 +105,10 @@ def _too_many(exc):
     return render_template("error.html", title="尝试次数过多", text=exc.description), 429
 
 
+def _csrf_refused(exc):
+    return render_template("error.html", title="页面已过期", text="表单已失效，请返回上一页刷新后重试。"), 400
+
+
 def init_app(app) -> None:
     """The dashboard, its CSRF protection (the webhook and the bearer API are exempt: they have
     signatures and tokens of their own), and the session cookie's settings."""
@@ -114,7 +118,10 @@ def init_app(app) -> None:
     app.secret_key = secret_key(config)
     app.config.update(SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax",
                       SESSION_COOKIE_SECURE=config.dashboard.secure_cookies, WTF_CSRF_TIME_LIMIT=None)
+    from flask_wtf.csrf import CSRFError
+
     csrf = CSRFProtect(app)
+    app.register_error_handler(CSRFError, _csrf_refused)
     for name in ("wechat", "api"):
         csrf.exempt(app.blueprints[name])
     from dashboard import login, notices, pages, roster, yearend  # noqa: F401  (their routes join bp)

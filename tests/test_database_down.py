@@ -97,3 +97,13 @@ def test_a_spool_that_cannot_be_written_makes_wechat_deliver_again(make_world, t
     with Unopenable(db.obj.database):
         r = world.post(inbound.text("o-bob", "打卡 1"))
         assert r.status_code == 503
+
+
+def test_a_waiting_message_is_readable_by_the_services_user_alone(tmp_path):
+    from bot.spool import Spool, Spooled
+
+    spool = Spool(tmp_path / "spool")
+    spool.put(Spooled("msg:1", "<xml>张三 打卡 1</xml>", 1796000000, "n1", "2026-12-02T10:00:00+08:00"))
+    files = list((tmp_path / "spool").glob("*.json"))
+    assert len(files) == 1 and files[0].stat().st_mode & 0o777 == 0o600
+    assert (tmp_path / "spool").stat().st_mode & 0o777 == 0o700
