@@ -1,7 +1,7 @@
 """The sender: works through the outbox with bounded concurrency and a rate limit.
 
 Each message is claimed (campaign.outbox.claim_next: on PostgreSQL the next due row FOR UPDATE
-SKIP LOCKED, elsewhere a conditional UPDATE; with a lease and the owner's host:pid), so several
+SKIP LOCKED, on SQLite the same statement, on MySQL a conditional UPDATE; with a lease and the owner's host:pid), so several
 senders, threads of one process or processes of their own (`flask --app server sender`), never
 send the same row. Outcomes: sent (with the msgid),
 failed (permanent errcode), retry (transient, with backoff), and unknown: the request may
