@@ -186,6 +186,16 @@ def _hhmm(value: str) -> dt.time:
 
 
 @dataclass(frozen=True)
+class SchedulerConfig:
+    # Jobs the scheduler leaves to processes of their own: "send" (`flask --app server sender`,
+    # any number of them) and "media" (`flask --app server media`). docs/deploy.md.
+    separate: list = field(default_factory=list)
+
+
+SEPARABLE_JOBS = ("send", "media")  # the jobs a process of its own may run instead of the scheduler
+
+
+@dataclass(frozen=True)
 class Config:
     wechat: WechatConfig = field(default_factory=WechatConfig)
     database: DatabaseConfig = field(default_factory=DatabaseConfig)
@@ -195,6 +205,7 @@ class Config:
     push: PushConfig = field(default_factory=PushConfig)
     storage: StorageConfig = field(default_factory=StorageConfig)
     dashboard: DashboardConfig = field(default_factory=DashboardConfig)
+    scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
     # Directory that relative paths (plan, SQLite file) are resolved against.
     base_dir: str = str(APP_ROOT)
     demo: bool = False
@@ -238,6 +249,7 @@ _SECTIONS = {
     "push": PushConfig,
     "storage": StorageConfig,
     "dashboard": DashboardConfig,
+    "scheduler": SchedulerConfig,
 }
 
 
@@ -357,6 +369,10 @@ def validate(cfg: Config) -> Config:
     if not 1 <= cfg.storage.media_concurrency <= 64:
         raise ConfigError(f"storage.media_concurrency: must be from 1 to 64, got {cfg.storage.media_concurrency}")
     _validate_object_store(cfg.storage)
+    for job in cfg.scheduler.separate:
+        if job not in SEPARABLE_JOBS:
+            raise ConfigError(f"scheduler.separate: {job!r} is not a job that runs on its own "
+                              f"(one of: {', '.join(SEPARABLE_JOBS)})")
     _check_account(cfg)
     return cfg
 

@@ -11,7 +11,7 @@ from typing import Callable
 from flask import current_app
 
 from bot.client import Client, build_client
-from bot.media import Fetcher
+from bot.media import Fetcher, FetchSummary
 from bot.security import Envelope
 from bot.spool import Spool
 from campaign import objects
@@ -69,7 +69,8 @@ class Runtime:
         from bot.webhook import drain
 
         return Jobs(self.config, self.plans, self.client,
-                    extra={"spool": (lambda now: drain(self), 10), "media": (self.fetch_media, 5),
+                    extra={"spool": (lambda now: drain(self), 10),
+                           "media": (lambda now: self.fetch_media(now).stored, 5),
                            "stats": (self.refresh_stats, 60),
                            # what a killed media job left half-written in media_dir/tmp, after a day
                            "sweep": (lambda now: self.archive.sweep(), 3600),
@@ -92,14 +93,14 @@ class Runtime:
             log.info("assessment: %d entries by the plan's rules", len(written))
         return len(written)
 
-    def fetch_media(self, now: dt.datetime) -> int:
+    def fetch_media(self, now: dt.datetime, stop=None) -> FetchSummary:
         """The media job: what people sent as evidence, from WeChat into the archive."""
         offset = now - self.clock()  # run-job --now: the job's clock starts there and runs on
         summary = Fetcher(self.client, self.archive, self.config.storage.media_concurrency,
-                          lambda: self.clock() + offset).run(connection=db.connection_context)
-        if summary.stored or summary.lost or summary.retry:
+                          lambda: self.clock() + offset).run(connection=db.connection_context, stop=stop)
+        if summary.handled:
             log.info("media: %s", summary.describe())
-        return summary.stored
+        return summary
 
 
 def runtime() -> Runtime:

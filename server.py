@@ -149,13 +149,19 @@ def _connect_per_request(app: Flask) -> None:
 
 def healthz():
     """200 when the database answers, 503 (and why) otherwise; with the messages waiting on
-    this machine's disk for it (bot/spool.py)."""
+    this machine's disk for it (bot/spool.py), and the backlogs a monitor graphs: outbox
+    messages due and unsent, media not yet fetched, each with how long its oldest has waited."""
+    from campaign import evidence, outbox
+
     waiting = runtime().spool.waiting()
     try:
         ping()
+        now = runtime().clock()
+        (due, due_wait), (media, media_wait) = outbox.backlog(now), evidence.backlog(now)
     except Exception as exc:  # any database failure means "not healthy"
         return jsonify(status="error", database=_first_line(exc), spooled=waiting), 503
-    return jsonify(status="ok", spooled=waiting)
+    return jsonify(status="ok", spooled=waiting, outbox_due=due, outbox_oldest_seconds=due_wait,
+                   media_due=media, media_oldest_seconds=media_wait)
 
 
 def _first_line(exc: BaseException) -> str:

@@ -48,10 +48,10 @@ def clean_env(**extra: str) -> dict:
     return env
 
 
-def write_config(path: Path, *, app_id: str, app_secret: str, token: str, db_file: Path, api_base: str,
-                 api_token: str, more: str = "") -> Path:
+def write_config(path: Path, *, app_id: str, app_secret: str, token: str, db_file: Path | None, api_base: str,
+                 api_token: str, more: str = "", db_url: str | None = None) -> Path:
     """A safe-mode config.toml like tests/conftest.py's write_config: [wechat], [database] (an
-    SQLite file), [api], then `more` (further TOML tables, as text)."""
+    SQLite file, or db_url), [api], then `more` (further TOML tables, as text)."""
     from config import DEMO_AES_KEY
 
     path.write_text(f"""
@@ -64,7 +64,7 @@ encrypt_mode = "safe"
 api_base = "{api_base}"
 
 [database]
-url = "sqlite:///{db_file}"
+url = "{db_url or f'sqlite:///{db_file}'}"
 
 [api]
 token = "{api_token}"

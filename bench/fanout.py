@@ -115,10 +115,20 @@ def emulator_app():
                 dropped[0] += 1
         emu.finish_job_later = drop  # this instance only: the platform's callbacks are not our cost
 
+    sends = [0]  # template sends received, counted apart from the bounded call log
+    original_log = emu.platform.log
+
+    def log(entry):
+        original_log(entry)
+        if entry.get("endpoint") == "message/template/send":
+            with lock:
+                sends[0] += 1
+    emu.platform.log = log
+
     @app.get("/_bench/health")
     def health():
         return jsonify(pid=os.getpid(), dropped_callbacks=dropped[0],
-                       queued_callbacks=emu._finish_queue.qsize())
+                       queued_callbacks=emu._finish_queue.qsize(), template_sends=sends[0])
 
     return app
 
@@ -157,10 +167,11 @@ def http_json(port: int, method: str, path: str, body=None, timeout: float = 30.
 
 # --------------------------------------------------------------------------- set-up
 
-def sender_config(path: Path, db_file: Path, api_base: str, concurrency: int, rate: int) -> Path:
+def sender_config(path: Path, db_file: Path | None, api_base: str, concurrency: int, rate: int,
+                  db_url: str | None = None, more: str = "") -> Path:
     """Safe-mode values like tests/conftest.py write_config; the rate limit set out of the way."""
     return write_config(path, app_id=APP_ID, app_secret=APP_SECRET, token=TOKEN, db_file=db_file, api_base=api_base,
-                        api_token="bench-fanout-api-token", more=f"""
+                        api_token="bench-fanout-api-token", db_url=db_url, more=more + f"""
 [campaign]
 plan = "{SHIPPED_PLAN}"
 
@@ -178,12 +189,17 @@ def openid(n: int) -> str:
 
 def populate(db_file: Path, people: int) -> float:
     """Schema, 1 department per 1,000 people, `people` bound staff. Returns seconds taken."""
+    return populate_url(f"sqlite:///{db_file}", people)
+
+
+def populate_url(url: str, people: int) -> float:
+    """populate() for any database URL (bench/senders.py runs on PostgreSQL too)."""
     from models import Department, Staff, db
     from storage.engine import init_database
     from storage.migrations import upgrade as create_schema
 
     t0 = time.perf_counter()
-    init_database(f"sqlite:///{db_file}")
+    init_database(url)
     with db.connection_context():
         create_schema()
         with db.atomic():
@@ -196,7 +212,7 @@ def populate(db_file: Path, people: int) -> float:
         count = Staff.select().count()
     db.close()  # the last connection checkpoints the WAL: the .db file alone is the database
     if count != people:
-        raise SetupError(f"populate {db_file}: {count} staff, expected {people}")
+        raise SetupError(f"populate {url}: {count} staff, expected {people}")
     return time.perf_counter() - t0
 
 
@@ -276,7 +292,7 @@ def serial_wechatpy(emu: Emulator, token: str, count: int, max_seconds: float) -
 
 # --------------------------------------------------------------------------- the sender process
 
-def child_main(cap: float) -> int:
+def child_main(cap: float, fanout_only: bool = False) -> int:
     """Inside the child: what `flask --app server push --reminder monthly_talk --now NOW` does,
     through the same production calls (schedules/cli.py push), with marks between them."""
 
@@ -307,6 +323,9 @@ def child_main(cap: float) -> int:
         result = jobs.push(plan, reminder, now, Audience(), dry_run=False)
         mark("fanout_end", created=result.created, existed=result.existed)
         print(result.describe(), flush=True)
+        if fanout_only:  # --senders: sender processes of their own send them
+            mark("end")
+            return 0
         sender = jobs.sender(now)
         outcomes: Counter = Counter()
         lock = threading.Lock()
@@ -366,8 +385,8 @@ class RunResult:
         return self.rusage.ru_maxrss / 1024  # KiB on Linux
 
 
-def run_sender(name: str, config: Path, db_file: Path, emu: Emulator, cap: float, tmp: Path,
-               wrap: list[str] | None = None) -> RunResult:
+def run_sender(name: str, config: Path, db_file: Path | None, emu: Emulator, cap: float, tmp: Path,
+               wrap: list[str] | None = None, child_args: tuple[str, ...] = ()) -> RunResult:
     """One child process: fan-out then send; marks, CPU, RSS and the kernel's rusage for it.
 
     `wrap` (py-spy record ... --) runs the child under a profiler; RSS and rusage are then the wrapper's.
@@ -377,7 +396,7 @@ def run_sender(name: str, config: Path, db_file: Path, emu: Emulator, cap: float
     err_path = tmp / f"{name}.stderr"
     with err_path.open("wb") as err:
         proc = subprocess.Popen([*(wrap or []), sys.executable, str(Path(__file__).resolve()), "--child",
-                                 "--child-cap", str(cap)],
+                                 "--child-cap", str(cap), *child_args],
                                 cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=err, start_new_session=True,
                                 text=True, bufsize=1)
 
@@ -423,7 +442,7 @@ def run_sender(name: str, config: Path, db_file: Path, emu: Emulator, cap: float
         res.stderr_tail = "\n".join(err_path.read_text(errors="replace").splitlines()[-15:])
     except OSError:
         pass
-    res.states = outbox_states(db_file)
+    res.states = outbox_states(db_file) if db_file else {}
     return res
 
 
@@ -456,7 +475,8 @@ def outbox_frame(*functions: str):
 PROFILE_BUCKETS = [
     ("claim: Outbox.get_by_id after the UPDATE, MySQL only (outbox.py claim)",
      lambda f: f.startswith("Model.get_by_id ")),
-    ("claim: conditional UPDATE ... RETURNING (outbox.py claim)", outbox_frame("claim")),
+    ("claim: the next due row, UPDATE ... RETURNING (outbox.py claim_next, claim)",
+     outbox_frame("claim", "claim_next")),
     ("sent: UPDATE to sent (outbox.py mark_sent)", outbox_frame("mark_sent")),
     ("failed/retry/unknown: UPDATE (outbox.py mark_failed, mark_retry, mark_unknown, _finish)",
      outbox_frame("mark_failed", "mark_retry", "mark_unknown", "_finish")),
@@ -588,9 +608,18 @@ def main(argv=None) -> int:
     parser.add_argument("--keep", action="store_true", help="keep the temp dir (databases, logs)")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--child-cap", type=float, default=300, help=argparse.SUPPRESS)
+    parser.add_argument("--child-fanout-only", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--senders", type=int, nargs="+", default=None, metavar="N",
+                        help="instead of the runs above: fan out, then send with N `flask --app server sender` "
+                             "processes (e.g. --senders 1 2 4), for each of --sender-messages")
+    parser.add_argument("--sender-messages", type=int, nargs="+", default=[10_000, 100_000])
+    parser.add_argument("--sender-concurrency", type=int, default=16, help="push.concurrency of each sender")
+    parser.add_argument("--database-url", default=None,
+                        help="with --senders: a PostgreSQL URL whose tables the benchmark DROPS and fills "
+                             "(default: an SQLite file in the temp dir)")
     args = parser.parse_args(argv)
     if args.child:
-        return child_main(args.child_cap)
+        return child_main(args.child_cap, args.child_fanout_only)
     if any(c < 1 or c > 256 for c in args.concurrency) or min(args.messages, args.serial, args.repeat) < 1:
         parser.error("concurrency 1-256; messages, serial and repeat >= 1")
 
@@ -616,6 +645,10 @@ def benchmark(args, tmp: Path) -> int:
             print(f"emulator: gunicorn gthread, 1 worker x {args.emulator_threads} threads on {emu.base}; "
                   + ("TEMPLATESENDJOBFINISH callbacks sent to a closed port" if args.callbacks
                      else "TEMPLATESENDJOBFINISH callbacks dropped (--callbacks keeps them)"))
+            if args.senders:
+                from bench.senders import senders_benchmark
+
+                return senders_benchmark(args, tmp, emu)
             t_pop = populate(tmp / "template-small.db", args.messages)
             print(f"set-up: {args.messages} staff populated in {t_pop:.1f} s")
             big = None

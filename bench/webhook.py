@@ -61,7 +61,7 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from bench.common import (Gunicorn, SetupError, clean_env, machine_cpu, proc_cpu, temp_dir,  # noqa: E402
+from bench.common import (Gunicorn, SetupError, clean_env, machine_cpu, proc_cpu, proc_status, temp_dir,  # noqa: E402
                           write_config)
 from config import DEMO_AES_KEY  # noqa: E402
 from emulator import inbound  # noqa: E402
@@ -612,6 +612,10 @@ def main() -> int:
                               f"other cores {run.other_cpu or 0:.2f}{new}", flush=True)
 
             report(runs, apps, args, client)
+            for server in servers:  # after every round: each worker's high-water mark of memory
+                peaks = [proc_status(pid).get("VmHWM", 0) / 1024 for pid in server.worker_pids()]
+                print(f"peak RSS (VmHWM) of {server.name}'s gunicorn workers: "
+                      + ", ".join(f"{mb:.1f} MB" for mb in peaks))
             return 1 if any(r.errors for rs in runs.values() for r in rs) else 0
         except SetupError as exc:
             print(f"bench: {exc}", file=sys.stderr)

@@ -48,25 +48,32 @@ class FetchSummary:
             parts.append(f"to try again {self.retry}")
         return "; ".join(parts)
 
+    @property
+    def handled(self) -> int:
+        """Pieces this run did something with (stored, lost or put back for later)."""
+        return self.stored + sum(self.lost.values()) + self.retry
+
 
 class Fetcher:
     def __init__(self, client: Client, archive: Archive, concurrency: int, clock):
         self.client, self.archive, self.concurrency, self.clock = client, archive, concurrency, clock
         self.lock = threading.Lock()
 
-    def run(self, max_seconds: float = 50, connection=None) -> FetchSummary:
-        """Fetch what is due, `concurrency` at a time, for at most about `max_seconds`."""
+    def run(self, max_seconds: float = 50, connection=None, stop: threading.Event | None = None) -> FetchSummary:
+        """Fetch what is due, `concurrency` at a time, for at most about `max_seconds`; `stop`
+        (a signal, in a downloader process) ends it early, the downloads in progress finished."""
         summary, deadline = FetchSummary(), time.monotonic() + max_seconds
+        stop = stop or threading.Event()
         with connection():
             evidence.release_stale(self.clock())
             due = evidence.due(self.clock())
         with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
-            for _ in pool.map(lambda piece_id: self._one(piece_id, summary, deadline, connection), due):
+            for _ in pool.map(lambda piece_id: self._one(piece_id, summary, deadline, connection, stop), due):
                 pass
         return summary
 
-    def _one(self, piece_id: int, summary: FetchSummary, deadline: float, connection) -> None:
-        if time.monotonic() > deadline:
+    def _one(self, piece_id: int, summary: FetchSummary, deadline: float, connection, stop) -> None:
+        if time.monotonic() > deadline or stop.is_set():
             return
         with connection():
             piece = evidence.claim(piece_id, OWNER, self.clock() + LEASE)

@@ -61,3 +61,13 @@ def md(day: dt.date) -> str:
 def md_hm(moment: dt.datetime) -> str:
     """A moment as staff read it: 5月6日 09:30."""
     return f"{md(moment)} {moment:%H:%M}"
+
+
+def seconds_since(stored, now: dt.datetime) -> float:
+    """Seconds from a stored (naive UTC) moment to `now`, 0 for None; SQLite hands MIN() of a
+    date column back as text."""
+    if stored is None:
+        return 0.0
+    if isinstance(stored, str):
+        stored = dt.datetime.fromisoformat(stored)
+    return max(0.0, round((to_utc(now) - stored).total_seconds(), 1))

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from peewee import fn
 
-from campaign.clock import from_utc, to_utc
+from campaign.clock import from_utc, seconds_since, to_utc
 from models import CheckIn, CheckInEvidence, Evidence, Staff
 from storage.engine import transaction
 
@@ -100,6 +100,14 @@ def due(now: dt.datetime, limit: int = 500) -> list[int]:
     return [e.id for e in Evidence.select(Evidence.id)
             .where((Evidence.state == PENDING) & (Evidence.next_attempt_at <= to_utc(now)))
             .order_by(Evidence.received_at).limit(limit)]
+
+
+def backlog(now: dt.datetime) -> tuple[int, float]:
+    """(pieces due to be fetched now, seconds the oldest was received ago): WeChat forgets
+    them after 3 days, so a monitor watches this."""
+    count, oldest = (Evidence.select(fn.COUNT(Evidence.id), fn.MIN(Evidence.received_at))
+                     .where((Evidence.state == PENDING) & (Evidence.next_attempt_at <= to_utc(now))).tuples().get())
+    return int(count), seconds_since(oldest, now)
 
 
 def claim(piece_id: int, owner: str, lease_until: dt.datetime) -> Evidence | None:

@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
+import os
+import signal
 import sys
 import threading
 
@@ -12,8 +15,10 @@ from campaign import outbox
 from commands import parse_now, register, require_department, runtime, with_db
 from schedules import fanout
 from schedules.occurrences import occurrences
+from schedules.sender import OWNER
 
 cli = AppGroup("schedules")
+log = logging.getLogger("tuanjie.sender")
 
 
 @cli.command("scheduler")
@@ -22,6 +27,7 @@ def scheduler():
     from apscheduler.schedulers.blocking import BlockingScheduler
 
     from schedules.jobs import register as register_jobs
+    from schedules.jobs import scheduled
     from schedules.lock import LockHeld, SchedulerLock
     from storage.engine import db
 
@@ -34,13 +40,100 @@ def scheduler():
     jobs.announce(now)  # the calendar in force, logged again whenever it changes
     sched = BlockingScheduler(timezone=rt.config.tz)
     register_jobs(sched, jobs)
-    click.echo(f"scheduler started ({rt.config.campaign.timezone}); jobs: {', '.join(jobs.registry())}")
+    separate = rt.config.scheduler.separate
+    click.echo(f"scheduler started ({rt.config.campaign.timezone}); jobs: {', '.join(scheduled(jobs))}"
+               + (f"; left to processes of their own: {', '.join(separate)}" if separate else ""))
     try:
         sched.start()
     except (KeyboardInterrupt, SystemExit):
         pass
     finally:
         lock.release()
+
+
+def _process_options(what: str):
+    """--once, --now and --interval: what the commands running one job in a process share."""
+    def decorate(command):
+        command = click.option("--interval", default=5.0, show_default=True, type=click.FloatRange(0.1, 300),
+                               help="seconds to wait when nothing is due")(command)
+        command = click.option("--now", "now_text", default=None,
+                               help="ISO time to start the clock at (default: now)")(command)
+        return click.option("--once", is_flag=True, help=f"{what} what is due now, then exit")(command)
+    return decorate
+
+
+@cli.command("sender")
+@_process_options("send")
+def sender(once, now_text, interval):
+    """Send the outbox in a process of its own; several may run at once (on one machine or
+    more), each claiming messages no other has. Set [scheduler] separate = ["send"]."""
+    rt = runtime()
+    offset = parse_now(now_text, rt) - rt.clock()  # as run-job --now: the clock starts there, runs on
+    stop = _stop_on_signals()
+    p = rt.config.push
+    rt.jobs.sender(rt.clock() + offset)  # the client and the plan built before it says it runs
+    click.echo(f"sender {OWNER}: {p.concurrency} requests in flight, {p.rate_per_second}/s at most"
+               + ("; once" if once else f"; every {interval:g} s when idle"), err=True)
+
+    def run(now):
+        summary = rt.jobs.sender(now).run(max_seconds=6 * 3600 if once else 300, stop=stop)
+        handled = summary.sent + sum(summary.failed.values()) + sum(summary.retry.values()) + summary.unknown
+        if handled and not once:
+            log.info("sender: %s", summary.describe())
+        return summary.describe(), handled
+
+    _process_loop("sender", rt, offset, run, once, interval, stop)
+
+
+@cli.command("media")
+@_process_options("fetch")
+def media(once, now_text, interval):
+    """Fetch people's photos, voice and video into the archive in a process of its own (the
+    media job). Set [scheduler] separate = ["media"]."""
+    rt = runtime()
+    offset = parse_now(now_text, rt) - rt.clock()
+    stop = _stop_on_signals()
+    rt.client, rt.archive  # built before it says it runs
+    click.echo(f"media downloader: {rt.config.storage.media_concurrency} downloads at once"
+               + ("; once" if once else f"; every {interval:g} s when idle"), err=True)
+
+    def run(now):
+        summary = rt.fetch_media(now, stop=stop)
+        return summary.describe(), summary.handled
+
+    _process_loop("media", rt, offset, run, once, interval, stop)
+
+
+def _stop_on_signals() -> threading.Event:
+    """SIGTERM (systemd's stop) and Ctrl-C end the process after the requests in flight."""
+    stop = threading.Event()
+
+    def handler(signum, frame):
+        if not stop.is_set():  # (a raw write: logging's locks are not safe in a signal handler)
+            os.write(2, b"stopping after the requests in flight\n")
+        stop.set()
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, handler)
+    return stop
+
+
+def _process_loop(name: str, rt, offset: dt.timedelta, run, once: bool, interval: float,
+                  stop: threading.Event) -> None:
+    """`run(now) -> (description, handled)` until `stop`: again at once after a run that did
+    something, after `interval` otherwise. With --once: until a run finds nothing to do."""
+    said = False
+    for _ in range(10_000_000):  # bounded: at 5 s a loop, longer than any process runs
+        text, handled = run(rt.clock() + offset)
+        if once and (handled or not said):
+            click.echo(f"{name}: {text}")
+            said = True
+        if stop.is_set() or (once and not handled):
+            break
+        if not handled and stop.wait(interval):
+            break
+    if not once:
+        click.echo(f"{name}: stopped", err=True)
 
 
 @cli.command("run-job")
@@ -75,8 +168,7 @@ def list_jobs(days, now_text):
         start = max(now, dt.datetime(year, 1, 1, tzinfo=rt.config.tz))
         upcoming += occurrences(plan, cal, rt.config.tz, start, min(end, dt.datetime(year, 12, 31, 23, 59, 59,
                                                                                    tzinfo=rt.config.tz)))
-    click.echo("scheduler: remind every minute at :00, send at :05, prune hourly at :17, "
-               + ", ".join(f"{name} every {seconds} s" for name, (_, seconds) in jobs.extra.items()))
+    click.echo(_schedule_line(jobs))
     click.echo(_outbox_line(now))
     for firing in upcoming:
         r = firing.reminder
@@ -116,6 +208,14 @@ def push(name, department, pending_only, dry_run, now_text):
     click.echo(summary.describe())
     if summary.quiet and not_now:
         click.echo(f"queued ({not_now[0]}): the scheduler sends them from {until}")
+
+
+def _schedule_line(jobs) -> str:
+    separate = jobs.config.scheduler.separate
+    send = "send by sender processes" if "send" in separate else "send at :05"
+    extra = [f"{name} every {seconds} s" if name not in separate else f"{name} by its own process"
+             for name, (_, seconds) in jobs.extra.items()]
+    return f"scheduler: remind every minute at :00, {send}, prune hourly at :17, " + ", ".join(extra)
 
 
 def _until_text(cal, now: dt.datetime, until: dt.datetime) -> str:

@@ -173,8 +173,16 @@ def register(scheduler, jobs: Jobs) -> None:
         return run
 
     common = dict(coalesce=True, max_instances=1, misfire_grace_time=300, replace_existing=True)
+    separate = set(jobs.config.scheduler.separate)  # run by processes of their own (sender, media)
     scheduler.add_job(wrap("remind", jobs.remind), "cron", second=0, id="remind", **common)
-    scheduler.add_job(wrap("send", jobs.send), "cron", second=5, id="send", **common)
+    if "send" not in separate:
+        scheduler.add_job(wrap("send", jobs.send), "cron", second=5, id="send", **common)
     scheduler.add_job(wrap("prune", jobs.prune), "cron", minute=17, id="prune", **common)
     for name, (job, seconds) in jobs.extra.items():  # every few seconds: spool, media
-        scheduler.add_job(wrap(name, job), "interval", seconds=seconds, id=name, **common)
+        if name not in separate:
+            scheduler.add_job(wrap(name, job), "interval", seconds=seconds, id=name, **common)
+
+
+def scheduled(jobs: Jobs) -> list[str]:
+    """The jobs the scheduler itself runs (the others run in processes of their own)."""
+    return [name for name in jobs.registry() if name not in jobs.config.scheduler.separate]

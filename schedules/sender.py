@@ -1,7 +1,9 @@
 """The sender: works through the outbox with bounded concurrency and a rate limit.
 
-Each message is claimed (campaign.outbox.claim: a conditional UPDATE with a lease and the
-owner's host:pid), so two senders never send the same row. Outcomes: sent (with the msgid),
+Each message is claimed (campaign.outbox.claim_next: on PostgreSQL the next due row FOR UPDATE
+SKIP LOCKED, on SQLite the same statement, on MySQL a conditional UPDATE; with a lease and the owner's host:pid), so several
+senders, threads of one process or processes of their own (`flask --app server sender`), never
+send the same row. Outcomes: sent (with the msgid),
 failed (permanent errcode), retry (transient, with backoff), and unknown: the request may
 have left (a read timeout, a sender that died). Unknown rows are never resent automatically:
 a duplicate is worse than a gap an organiser can see. 45009 (daily quota) pauses the run.
@@ -12,7 +14,6 @@ import datetime as dt
 import json
 import logging
 import os
-import queue
 import socket
 import threading
 import time
@@ -127,7 +128,11 @@ class Sender:
         self.lock = threading.Lock()
         self._token_limited_until: float | None = None
 
-    def run(self, max_seconds: float = 3600, on_done: Callable[[str], None] | None = None) -> SendSummary:
+    def run(self, max_seconds: float = 3600, on_done: Callable[[str], None] | None = None,
+            stop: threading.Event | None = None) -> SendSummary:
+        """Send what is due at the start, `concurrency` requests at a time, for at most about
+        `max_seconds`. `stop` (a signal, in a sender process) ends it early: requests in flight
+        finish, nothing more is claimed."""
         summary = SendSummary()
         now = self.clock()
         if self.is_quiet(now):
@@ -139,51 +144,50 @@ class Sender:
         if summary.paused:
             return summary
         deadline = time.monotonic() + max_seconds
-        work: queue.Queue = queue.Queue(maxsize=self.push.concurrency * 4)
-        stop = threading.Event()
+        halt = threading.Event()  # this run's own: a pause or no token ends it
+        self._after = 0  # the claim cursor: ids up to it were claimed, or were not due
+        done = (lambda: halt.is_set() or stop.is_set()) if stop else halt.is_set
 
         def worker():
             with db.connection_context():
-                while True:
-                    row_id = work.get()
-                    if row_id is None:
-                        return
-                    if stop.is_set():
-                        continue
+                while not done() and time.monotonic() < deadline:
                     try:
-                        outcome = self._one(row_id, summary, stop)
-                    except Exception as exc:  # one bad row must not stop the run
-                        log.exception("sender: row %s", row_id)
-                        outcome = self._crashed(row_id, exc, summary)
-                    if outcome and on_done:
+                        outcome = self._next(now, summary, halt)
+                    except Exception:  # the database itself failed: this worker stops
+                        log.exception("sender: claiming the next message")
+                        return
+                    if outcome is None:
+                        return  # nothing left that is due
+                    if on_done:
                         on_done(outcome)
 
         threads = [threading.Thread(target=worker, daemon=True) for _ in range(self.push.concurrency)]
         for t in threads:
             t.start()
-        try:
-            with db.connection_context():
-                for row_id in self._candidates(now):
-                    if not self._feed(work, row_id, threads, stop, deadline):
-                        break
-        finally:
-            for _ in threads:
-                self._feed(work, None, threads, threading.Event(), time.monotonic() + 30)
-            for t in threads:
-                t.join(timeout=60)
+        for t in threads:
+            t.join(timeout=max(1.0, deadline - time.monotonic()) + 60)
         return summary
 
-    @staticmethod
-    def _feed(work: queue.Queue, item, threads, stop: threading.Event, deadline: float) -> bool:
-        """Hand an item to the workers; False when the run should end instead (stopped, past
-        its deadline, or no worker left): a run never blocks on a full queue."""
-        while not stop.is_set() and time.monotonic() < deadline and any(t.is_alive() for t in threads):
-            try:
-                work.put(item, timeout=0.5)
-                return True
-            except queue.Full:
-                continue
-        return False
+    def _next(self, now: dt.datetime, summary: SendSummary, halt: threading.Event) -> str | None:
+        """Send the next due message; its outcome, or None when none is left."""
+        # Wait for a slot and a token first, claim last: a row is "sending" only while its
+        # request is being made, so a sender killed at any moment leaves no more unknown rows
+        # than it had requests in flight, and the rows still waiting their turn stay pending.
+        self.limiter.wait()
+        if halt.is_set():
+            return None
+        try:
+            self.client.token()
+        except WeChatError as exc:
+            return self._no_token(exc, summary, halt)
+        row = self._claim_next(now)
+        if row is None:
+            return None
+        try:
+            return self._deliver(row, summary, halt)
+        except Exception as exc:  # one bad row must not stop the run
+            log.exception("sender: row %s", row.id)
+            return self._crashed(row.id, exc, summary)
 
     def _crashed(self, row_id: int, exc: Exception, summary: SendSummary) -> str:
         """An unexpected error around a send: we cannot tell whether it left, so never resend."""
@@ -196,26 +200,15 @@ class Sender:
             summary.unknown += 1
         return outbox.UNKNOWN
 
-    def _candidates(self, now: dt.datetime):
-        return outbox.due_ids(now)
+    def _claim_next(self, now: dt.datetime) -> outbox.Claimed | None:
+        lease = self.clock() + dt.timedelta(seconds=self.push.lease_seconds)
+        row = outbox.claim_next(self._after, now, OWNER, lease)
+        if row is not None:
+            with self.lock:
+                self._after = max(self._after, row.id)
+        return row
 
-    def _claim(self, row_id: int) -> outbox.Claimed | None:
-        return outbox.claim(row_id, OWNER, self.clock() + dt.timedelta(seconds=self.push.lease_seconds))
-
-    def _one(self, row_id: int, summary: SendSummary, stop: threading.Event) -> str | None:
-        # Wait for a slot and a token first, claim last: a row is "sending" only while its
-        # request is being made, so a sender killed at any moment leaves no more unknown rows
-        # than it had requests in flight, and the rows still waiting their turn stay pending.
-        self.limiter.wait()
-        if stop.is_set():
-            return None
-        try:
-            self.client.token()
-        except WeChatError as exc:
-            return self._no_token(exc, summary, stop)
-        row = self._claim(row_id)
-        if row is None:
-            return None  # another sender got there first
+    def _deliver(self, row: outbox.Claimed, summary: SendSummary, stop: threading.Event) -> str:
         try:
             msgid = self._send(row)
         except WeChatError as exc:

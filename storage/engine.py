@@ -10,7 +10,8 @@ import fcntl
 import threading
 from pathlib import Path
 
-from peewee import DatabaseError, DatabaseProxy, InterfaceError, MySQLDatabase, OperationalError, SqliteDatabase
+from peewee import (DatabaseError, DatabaseProxy, InterfaceError, MySQLDatabase, OperationalError, PostgresqlDatabase,
+                    SqliteDatabase)
 from playhouse.db_url import connect as connect_url
 
 db = DatabaseProxy()
@@ -101,6 +102,10 @@ def init_database(url: str, base_dir: str | Path = "."):
 
 def is_mysql() -> bool:
     return isinstance(db.obj, MySQLDatabase)
+
+
+def is_postgres() -> bool:
+    return isinstance(db.obj, PostgresqlDatabase)
 
 
 def is_sqlite() -> bool:

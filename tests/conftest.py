@@ -70,7 +70,8 @@ def db_url(request, tmp_path):
 
 def write_config(tmp_path: Path, db_url: str, mode: str = "safe", name: str = "config.toml",
                  api_base: str = "http://127.0.0.1:9", push: str = "", aes_key: str = DEMO_AES_KEY,
-                 dashboard: str = "", campaign: str = "", storage: str = "", **extra) -> Path:
+                 dashboard: str = "", campaign: str = "", storage: str = "", scheduler: str = "",
+                 **extra) -> Path:
     path = tmp_path / name
     plan = extra.pop("plan", str(APP_ROOT / "plans" / "minzu_tuanjie.toml"))
     path.write_text(f"""
@@ -100,6 +101,9 @@ token = "{API_TOKEN}"
 
 [storage]
 {storage}
+
+[scheduler]
+{scheduler}
 """, encoding="utf-8")
     return path
 

@@ -36,6 +36,37 @@ def test_healthz_reports_the_database(world):
     assert (r.status_code, r.json()["status"]) == (200, "ok")
 
 
+def test_healthz_reports_the_outbox_and_media_backlogs_as_figures(world):
+    """A fanned-out reminder nobody has sent yet, and a photo not yet fetched, show up as what
+    is due and how long the oldest has waited: what a monitor alerts on."""
+    import datetime as dt
+
+    from models import Evidence, Outbox
+
+    bind(world, "13900000002", "o-bob")
+    bind(world, "13900000021", "o-frank")
+    assert requests.get(f"{world.base}/healthz", timeout=10).json()["outbox_due"] == 0
+    world.say("o-bob", "打卡 1")
+    world.send(inbound_image("o-bob"))
+    rt = world.app.extensions["tuanjie"]
+    now = rt.clock()
+    plan = rt.plan_on(now.date())
+    from schedules.fanout import Audience
+
+    with world.app.app_context():
+        assert rt.jobs.push(plan, plan.reminder("monthly_talk"), now - dt.timedelta(minutes=10), Audience()).created == 2
+    body = requests.get(f"{world.base}/healthz", timeout=10).json()
+    assert body["outbox_due"] == Outbox.select().count() == 2
+    assert 590 <= body["outbox_oldest_seconds"] <= 3600
+    assert body["media_due"] == Evidence.select().count() == 1 and body["media_oldest_seconds"] < 600
+
+
+def inbound_image(openid: str) -> str:
+    from emulator import inbound
+
+    return inbound.image(openid, media_id="m-1", msg_id=424242)
+
+
 def test_init_db_twice_keeps_everything(world):
     bind(world, "13900000002", "o-bob")
     world.say("o-bob", "1")

@@ -51,6 +51,7 @@ def write(tmp_path, text: str, name="config.toml"):
     ('[push]\nredis_url = "127.0.0.1:6379"', ["push.redis_url"]),
     ('[campaign]\nplan = "/tmp"', ["campaign.plan", "is a directory"]),
     ("this is = = not toml", ["not valid TOML"]),
+    ('[scheduler]\nseparate = ["send", "remind"]', ["scheduler.separate", "'remind'", "send, media"]),
 ])
 def test_bad_config_names_key_and_problem(tmp_path, text, words):
     with pytest.raises(ConfigError) as err:

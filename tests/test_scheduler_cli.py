@@ -48,6 +48,21 @@ def test_register_wires_the_jobs_with_the_configured_timezone(tmp_path, db_url):
     assert jobs["remind"].max_instances == 1 and jobs["remind"].coalesce
 
 
+def test_a_scheduler_told_to_leave_sending_and_media_to_their_own_processes_only_fans_out(tmp_path):
+    from apscheduler.schedulers.background import BackgroundScheduler
+
+    from campaign.plan import PlanSource
+    from runtime import Runtime
+    from schedules.jobs import register
+
+    cfg = load_config(write_config(tmp_path, f"sqlite:///{tmp_path / 'tuanjie.db'}",
+                                   scheduler='separate = ["send", "media"]'), environ={})
+    rt = Runtime(cfg, PlanSource(cfg.plan_path), lambda: None)
+    sched = BackgroundScheduler(timezone=cfg.tz)
+    register(sched, rt.jobs)
+    assert {j.id for j in sched.get_jobs()} == {"remind", "prune", "spool", "stats", "sweep", "assessment"}
+
+
 def test_jobs_lists_upcoming_reminders_and_the_calendar_each_year_follows(world):
     out = world.cli("jobs", "--now", "2026-11-20T08:00", "--days", "14").output
     assert "official" in out and "2026-12-01 Tue 09:30  monthly_talk" in out and "2026-11-25 Wed 10:00  nudge_wuge" in out
