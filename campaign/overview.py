@@ -52,12 +52,16 @@ def phase_now(plan: Plan, today: dt.date) -> tuple[Phase | None, int]:
 def view(checklist: Checklist, plan: Plan, now: dt.datetime, department_id: int | None = None) -> ChecklistView:
     """The checklist as the overview shows it: a department's always live, the whole unit's
     from a fresh snapshot when the unit is large."""
-    if department_id is not None or _eligible() <= LIVE_UP_TO:
+    if department_id is not None:
         return compute(checklist, plan, now, department_id)
+    # A fresh snapshot first: only a large unit has them (the stats job writes none for a small
+    # one), and counting 100,000 people on every page view cost a quarter of the page.
     key = f"{checklist.record_key}/{checklist.year}"
     snap = Snapshot.get_or_none(Snapshot.key == key)
     if snap is not None and snap.computed_at >= to_utc(now - FRESH):
         return _loads(snap, now)
+    if _eligible() <= LIVE_UP_TO:
+        return compute(checklist, plan, now)
     return refresh(checklist, plan, now)
 
 

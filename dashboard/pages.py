@@ -43,7 +43,9 @@ def overview():
     calendar = rt.jobs.calendar(plan)
     chart = json.dumps({"labels": [d for d, _ in view.timeline], "rates": [r for _, r in view.timeline],
                         "target": plan.target}, ensure_ascii=False)
+    # one url_for, not one per department: 500 of them were half of a large unit's page
     return render_template("overview.html", plan=plan, checklist=checklist, view=view, phase=phase,
+                           pending_base=url_for("dashboard.pending"),
                            days_left=days_left, chart=chart, whole_unit=department_id is None,
                            calendar=getattr(calendar, "state", lambda year: None)(now.year),
                            lost=evidence.counts()[evidence.LOST] if department_id is None else 0)
