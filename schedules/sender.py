@@ -228,8 +228,10 @@ class Sender:
         if errcode == QUOTA:
             until = now + dt.timedelta(minutes=self.push.quota_pause_minutes)
         else:
-            until = dt.datetime.fromtimestamp(self._token_limited_until or (now + dt.timedelta(hours=1)).timestamp(),
-                                              now.tzinfo)
+            # The token budget ends at a real (epoch) moment; the pause is that much of this run's
+            # clock, so a run with --now (or a test's clock) waits as long as the budget does.
+            left = self._token_limited_until - time.time() if self._token_limited_until else 3600.0
+            until = now + dt.timedelta(seconds=max(0.0, left))
         summary.paused = f"paused until {_hhmm(until.timestamp(), now.tzinfo)}: {PAUSE_REASONS[errcode]}"
         return until
 
