@@ -70,7 +70,9 @@ def test_a_token_storm_costs_a_few_forced_refreshes_then_pauses_and_resumes(stor
     assert forced_refreshes(emu) <= FORCED_PER_HOUR
     assert summary.sent == 0 and "paused until" in summary.paused and "access token refused" in summary.paused
     assert jobs.sender(WED).run(max_seconds=60).paused  # the next run does not try again
-    shown = world.cli("jobs").output  # organisers see why nothing goes out (the budget runs on real time)
+    # Organisers see why nothing goes out. The listing reads the sender's clock: the pause ends an
+    # hour after WED, which real time may already have passed.
+    shown = world.cli("jobs", "--now", WED.isoformat()).output
     assert "failed 0" in shown and "sending paused until" in shown and "access token refused" in shown, shown
     other = jobs_for(world, emu, weekly_cap=5)  # another process: its own client, the same store
     assert other.sender(WED).run(max_seconds=60).sent == 0
