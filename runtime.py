@@ -88,7 +88,10 @@ class Runtime:
         from campaign import assessment
 
         with db.connection_context():
-            written = assessment.apply_rules(self.plans.on(now.date()), now)
+            try:
+                written = assessment.apply_rules(self.plans.on(now.date()), now)
+            except assessment.Refused:
+                return 0  # the year is frozen: its table is final, and nothing is left to apply
         if written:
             log.info("assessment: %d entries by the plan's rules", len(written))
         return len(written)

@@ -210,9 +210,8 @@ def apply_rules(plan: Plan, now: dt.datetime) -> list[AssessmentEntry]:
     """Every rule whose occasion has come, applied once per department: `reached`/`below` on the
     data at their phase's end (the day after it), `per_activity` for each collective activity
     with stored evidence; and reversals for activities since undone or left without evidence.
-    Returns the entries written (none once the year is frozen)."""
-    if frozen(plan.year) is not None:
-        return []
+    Returns the entries written; Refused once the year is frozen (the frozen table is final)."""
+    refuse_if_frozen(plan.year)
     written: list[AssessmentEntry] = []
     for rule in plan.assessment:
         if rule.kind == "per_activity":

@@ -14,6 +14,8 @@ import os
 from pathlib import Path
 from typing import BinaryIO, Iterator, Protocol
 
+from storage.durable import fsync_path  # the one definition; bot/ and exports/ take it from here
+
 
 class Missing(Exception):
     """No object under that key."""
@@ -93,15 +95,6 @@ class LocalStore:
                 for file in sorted(sub.iterdir()):
                     if file.is_file():
                         yield f"{sub.name}/{file.name}"
-
-
-def fsync_path(path: Path) -> None:
-    """A file's bytes, or a folder's names, on the disk itself."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def from_config(storage, media_dir: Path, pool: int = 10) -> ObjectStore:

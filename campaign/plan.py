@@ -322,6 +322,18 @@ class _Parser:
             self.fail(where, f"must be a table (key = value lines), got {type(value).__name__}")
         _known_keys(value, where, KNOWN[where.rsplit(".", 1)[-1].split("[")[0]], self.fail)
 
+    def keyed(self, raw, section: str, build) -> list:
+        """An array of tables [[section]], each built by build(table, "section[i]"), keys unique."""
+        if not isinstance(raw, list):
+            self.fail(section, f"must be an array of tables [[{section}]]")
+        built: list = []
+        for i, table in enumerate(raw):
+            thing = build(table, f"{section}[{i}]")
+            if any(other.key == thing.key for other in built):
+                self.fail(f"{section}[{i}].key", f"{thing.key!r} is used twice")
+            built.append(thing)
+        return built
+
     def key_of(self, table, where) -> str:
         key = table.get("key")
         if not isinstance(key, str) or not _KEY.match(key):
@@ -469,14 +481,8 @@ def _check_placeholders(body: str, where: str, fail, placeholders: dict = PLACEH
 
 
 def _reminders(raw, parser: _Parser, phase_keys, checklist_keys) -> tuple[Reminder, ...]:
-    if not isinstance(raw, list):
-        parser.fail("reminders", "must be an array of tables [[reminders]]")
-    reminders: list[Reminder] = []
-    for i, r in enumerate(raw):
-        reminder = _reminder(r, f"reminders[{i}]", parser, phase_keys, checklist_keys)
-        if any(other.key == reminder.key for other in reminders):
-            parser.fail(f"reminders[{i}].key", f"{reminder.key!r} is used twice")
-        reminders.append(reminder)
+    reminders = parser.keyed(raw, "reminders",
+                             lambda r, where: _reminder(r, where, parser, phase_keys, checklist_keys))
     return tuple(reminders) + _implied_digests(reminders)
 
 

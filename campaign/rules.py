@@ -40,15 +40,8 @@ class Rule:
 
 
 def parse_rules(raw, parser, phase_keys: set[str], checklist_keys: set[str]) -> tuple[Rule, ...]:
-    if not isinstance(raw, list):
-        parser.fail("assessment", "must be an array of tables [[assessment]]")
-    rules: list[Rule] = []
-    for i, table in enumerate(raw):
-        rule = _rule(table, f"assessment[{i}]", parser, phase_keys, checklist_keys)
-        if any(other.key == rule.key for other in rules):
-            parser.fail(f"assessment[{i}].key", f"{rule.key!r} is used twice")
-        rules.append(rule)
-    return tuple(rules)
+    return tuple(parser.keyed(raw, "assessment",
+                              lambda t, where: _rule(t, where, parser, phase_keys, checklist_keys)))
 
 
 def _rule(t, where: str, parser, phase_keys: set[str], checklist_keys: set[str]) -> Rule:

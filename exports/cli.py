@@ -8,6 +8,7 @@
 """
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import getpass
 import sys
@@ -40,9 +41,21 @@ def _department_id(name: str | None) -> int | None:
     return people.department_named(name).id if name else None
 
 
-def _cannot_write(out: str, exc: OSError, what: str) -> click.ClickException:
-    return click.ClickException(f"--out {out}: cannot write the {what} ({exc.strerror or exc}: {exc.filename or out}); "
-                                f"nothing was changed")
+@contextlib.contextmanager
+def _writing(out: str, what: str):
+    """A disk error while a year-end file is written is the operator's to fix: one line, no trace."""
+    try:
+        yield
+    except OSError as exc:
+        raise click.ClickException(f"--out {out}: cannot write the {what} ({exc.strerror or exc}: "
+                                   f"{exc.filename or out}); nothing was changed") from None
+
+
+def _year_file(out: str, force: bool, department: str | None, year: int | None):
+    """What every year-end file starts from: the runtime, the checked --out, the department, the year."""
+    rt = runtime()
+    path, department_id = _out(out, force), _department_id(department)
+    return rt, path, department_id, year or rt.clock().year
 
 
 @cli.command("export-archive")
@@ -66,13 +79,12 @@ def export_archive(out, department, checklist, year, force):
                                        f"(known: {', '.join(c.key for c in plan.checklists)})")
         key = found.key
     try:
-        with click.progressbar(length=0, label="archiving", file=sys.stderr, show_pos=True) as bar:
+        with _writing(out, "archive"), click.progressbar(length=0, label="archiving", file=sys.stderr,
+                                                         show_pos=True) as bar:
             written = ArchiveExport(plan, rt.archive, rt.config.tz, progress=bar.update).write(out_path, department,
                                                                                                key)
     except StoreError as exc:
         raise click.ClickException(f"cannot read the evidence files: {exc}; {out} was not written") from None
-    except OSError as exc:
-        raise _cannot_write(out, exc, "archive") from None
     click.echo(f"{out}: {written.pieces} pieces in {written.files} files ({written.bytes / 2**20:.1f} MB), "
                f"{written.lost} lost (listed in index.xlsx)")
 
@@ -92,15 +104,10 @@ def _workbook_options(command):
 @_workbook_options
 def export_workbook(out, department, year, force):
     """The participation workbook: 总览, 按部门, 按事项, 人员明细, 未完成名单."""
-    rt = runtime()
-    path, department_id = _out(out, force), _department_id(department)
-    year = year or rt.clock().year
-    try:
-        with click.progressbar(length=people.roster_size(department_id), label="people", file=sys.stderr,
-                               show_pos=True) as bar:
-            rows = yearfiles.workbook(rt, path, year, department_id, progress=bar.update)
-    except OSError as exc:
-        raise _cannot_write(out, exc, "workbook") from None
+    rt, path, department_id, year = _year_file(out, force, department, year)
+    with _writing(out, "workbook"), click.progressbar(length=people.roster_size(department_id), label="people",
+                                                      file=sys.stderr, show_pos=True) as bar:
+        rows = yearfiles.workbook(rt, path, year, department_id, progress=bar.update)
     click.echo(f"{out}: {rows} people, {year}")
 
 
@@ -108,13 +115,9 @@ def export_workbook(out, department, year, force):
 @_workbook_options
 def export_assessment(out, department, year, force):
     """The assessment workbook: 汇总, 明细 (every entry and correction), 校验 (the frozen checksum)."""
-    rt = runtime()
-    path, department_id = _out(out, force), _department_id(department)
-    year = year or rt.clock().year
-    try:
+    rt, path, department_id, year = _year_file(out, force, department, year)
+    with _writing(out, "workbook"):
         entries = yearfiles.assessment_book(rt, path, year, department_id)
-    except OSError as exc:
-        raise _cannot_write(out, exc, "workbook") from None
     state = "frozen" if assessment.frozen(year) else "not frozen"
     click.echo(f"{out}: {entries} entries, {year} ({state})")
 
@@ -127,17 +130,14 @@ def export_assessment(out, department, year, force):
 @with_db
 def export_report(year, out, department, force):
     """The drafted 工作总结 (.docx): every figure computed, the words for an organiser to edit."""
-    rt = runtime()
-    path, department_id = _out(out, force), _department_id(department)
+    rt, path, department_id, year = _year_file(out, force, department, year)
     try:
-        with click.progressbar(length=3, label="drafting", file=sys.stderr) as bar:
+        with _writing(out, "report"), click.progressbar(length=3, label="drafting", file=sys.stderr) as bar:
             yearfiles.report(rt, path, year, department_id, progress=bar.update)
     except charts.FontMissing as exc:
         raise click.ClickException(f"{exc}; no report was written") from None
     except StoreError as exc:
         raise click.ClickException(f"cannot read the activity photos: {exc}; {out} was not written") from None
-    except OSError as exc:
-        raise _cannot_write(out, exc, "report") from None
     click.echo(f"{out}: the {year} summary, drafted")
 
 
@@ -220,9 +220,10 @@ def assessment_apply(now_text):
     """Apply the plan's rules whose occasion has come (each once; the job does this hourly)."""
     rt = runtime()
     now = parse_now(now_text, rt)
-    if assessment.frozen(now.year):
-        raise click.ClickException(f"the {now.year} assessment is frozen: rules are no longer applied")
-    written = assessment.apply_rules(rt.plan_on(now.date()), now)
+    try:
+        written = assessment.apply_rules(rt.plan_on(now.date()), now)
+    except assessment.Refused as exc:
+        raise _refused(exc) from None
     for e in written:
         click.echo(f"#{e.id}\t{e.department.name}\t{e.points:+.1f}\t{e.reason}")
     click.echo(f"{len(written)} entries written")

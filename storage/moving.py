@@ -31,6 +31,7 @@ from peewee import DecimalField, PostgresqlDatabase, SqliteDatabase, sort_models
 
 from models import ALL_MODELS, SchemaVersion
 from storage import migrations
+from storage.durable import fsync_path
 from storage.engine import db, make_database
 
 BATCH = 1000
@@ -62,7 +63,7 @@ def backup_sqlite(database, out: Path, force: bool = False) -> int:
         os.replace(tmp, out)
     finally:
         tmp.unlink(missing_ok=True)
-    _fsync_dir(out.parent)
+    fsync_path(out.parent)
     return out.stat().st_size
 
 
@@ -77,16 +78,7 @@ def _online_copy(source: Path, tmp: Path) -> None:
     finally:
         dst.close()
         src.close()
-    with open(tmp, "rb") as fh:
-        os.fsync(fh.fileno())
-
-
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    fsync_path(tmp)
 
 
 # --- migrate-to ------------------------------------------------------------------------------
