@@ -2,8 +2,10 @@
 options several of them take (--now, --department), each checked with a message naming it."""
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import functools
+import sys
 
 import click
 
@@ -13,7 +15,24 @@ from runtime import Runtime, runtime
 from storage import migrations
 from storage.engine import db
 
-__all__ = ["runtime", "register", "with_db", "upgrade_schema", "parse_now", "require_department", "Runtime"]
+__all__ = ["runtime", "register", "with_db", "upgrade_schema", "parse_now", "require_department", "progress",
+           "Runtime"]
+
+
+class _NoBar:
+    def update(self, n: int = 1) -> None:
+        pass
+
+
+@contextlib.contextmanager
+def progress(length: int, label: str, **options):
+    """A progress bar on stderr when it is a terminal. Under cron, systemd or a pipe click prints
+    only the label, which read as a stray line ("sending") beside the command's own output."""
+    if not sys.stderr.isatty():
+        yield _NoBar()
+        return
+    with click.progressbar(length=length, label=label, file=sys.stderr, **options) as bar:
+        yield bar
 
 
 def register(app, group) -> None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import getpass
-import sys
 from pathlib import Path
 
 import click
@@ -19,7 +18,7 @@ from flask.cli import AppGroup
 
 from campaign import assessment, people
 from campaign.objects import StoreError
-from commands import parse_now, register, require_department, runtime, with_db
+from commands import parse_now, progress, register, require_department, runtime, with_db
 from exports import charts, yearfiles
 from exports.archive import ArchiveExport
 
@@ -79,8 +78,7 @@ def export_archive(out, department, checklist, year, force):
                                        f"(known: {', '.join(c.key for c in plan.checklists)})")
         key = found.key
     try:
-        with _writing(out, "archive"), click.progressbar(length=0, label="archiving", file=sys.stderr,
-                                                         show_pos=True) as bar:
+        with _writing(out, "archive"), progress(0, "archiving", show_pos=True) as bar:
             written = ArchiveExport(plan, rt.archive, rt.config.tz, progress=bar.update).write(out_path, department,
                                                                                                key)
     except StoreError as exc:
@@ -105,8 +103,7 @@ def _workbook_options(command):
 def export_workbook(out, department, year, force):
     """The participation workbook: 总览, 按部门, 按事项, 人员明细, 未完成名单."""
     rt, path, department_id, year = _year_file(out, force, department, year)
-    with _writing(out, "workbook"), click.progressbar(length=people.roster_size(department_id), label="people",
-                                                      file=sys.stderr, show_pos=True) as bar:
+    with _writing(out, "workbook"), progress(people.roster_size(department_id), "people", show_pos=True) as bar:
         rows = yearfiles.workbook(rt, path, year, department_id, progress=bar.update)
     click.echo(f"{out}: {rows} people, {year}")
 
@@ -132,7 +129,7 @@ def export_report(year, out, department, force):
     """The drafted 工作总结 (.docx): every figure computed, the words for an organiser to edit."""
     rt, path, department_id, year = _year_file(out, force, department, year)
     try:
-        with _writing(out, "report"), click.progressbar(length=3, label="drafting", file=sys.stderr) as bar:
+        with _writing(out, "report"), progress(3, "drafting") as bar:
             yearfiles.report(rt, path, year, department_id, progress=bar.update)
     except charts.FontMissing as exc:
         raise click.ClickException(f"{exc}; no report was written") from None

@@ -5,14 +5,13 @@ import datetime as dt
 import logging
 import os
 import signal
-import sys
 import threading
 
 import click
 from flask.cli import AppGroup
 
 from campaign import outbox
-from commands import parse_now, register, require_department, runtime, with_db
+from commands import parse_now, progress, register, require_department, runtime, with_db
 from schedules import fanout
 from schedules.occurrences import occurrences
 from schedules.sender import OWNER
@@ -41,7 +40,7 @@ def scheduler():
     sched = BlockingScheduler(timezone=rt.config.tz)
     register_jobs(sched, jobs)
     separate = rt.config.scheduler.separate
-    click.echo(f"scheduler started ({rt.config.campaign.timezone}); jobs: {', '.join(scheduled(jobs))}"
+    click.echo(f"scheduler started at {now:%Y-%m-%d %H:%M:%S} ({rt.config.campaign.timezone}); jobs: {', '.join(scheduled(jobs))}"
                + (f"; left to processes of their own: {', '.join(separate)}" if separate else ""))
     try:
         sched.start()
@@ -239,7 +238,7 @@ def _send_with_progress(rt, now: dt.datetime):
     """Send what is due, with a progress bar on stderr."""
     sender = rt.jobs.sender(now)
     lock = threading.Lock()
-    with click.progressbar(length=outbox.due_count(), label="sending", file=sys.stderr) as bar:
+    with progress(outbox.due_count(), "sending") as bar:
         def tick(_outcome):
             with lock:
                 bar.update(1)

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 from flask.cli import AppGroup
 
-from commands import register, runtime, with_db
+from commands import progress, register, runtime, with_db
 from config import redact
 from storage import migrations, moving
 from storage.engine import db
@@ -76,7 +76,7 @@ def _copy_with_progress(target):
                 click.echo(f"copying {table}", err=True)
         return moving.copy_all(target, line)
     total = sum(m.select().count() for m in moving.copied_models())
-    with click.progressbar(length=total, label="copying", file=sys.stderr) as bar:
+    with progress(total, "copying") as bar:
         return moving.copy_all(target, lambda table, n: bar.update(n))
 
 
