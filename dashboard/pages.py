@@ -68,7 +68,6 @@ def pending():
                            if checklist.collective else None, urged=urged,
                            urged_by=sessions.actor_name(urged.created_by) if urged else None,
                            urged_states=outbox.states_of(key) if urged else None,
-                           skipped=json.loads(urged.skipped or "{}") if urged else {},
                            not_now=(_WHY_NOT_NOW.get(not_now[0][:5], not_now[0]), not_now[1]) if not_now else None,
                            plan=plan)
 
@@ -188,11 +187,23 @@ def _may_see(who, piece) -> bool:
     return s is not None and (s.whole_unit or s.department_id in evidence.departments_of(piece))
 
 
+PLAYABLE = ("audio/mpeg", "audio/ogg")  # what browsers play as it is
+TRANSCODED = ("audio/amr", "audio/silk")  # WeChat's voice: played only through ffmpeg
+
+
+@bp.app_template_filter("playable")
+def _is_playable(piece) -> bool:
+    """Whether the gallery offers a player: without ffmpeg an AMR player would only show an error."""
+    return piece.mime in PLAYABLE or (piece.mime in TRANSCODED and shutil.which("ffmpeg") is not None)
+
+
 def _playable(archive, piece):
     """AMR, which browsers cannot play, as Ogg when ffmpeg is installed; else 404 (the page
     offers the file itself instead)."""
+    if piece.mime in PLAYABLE:
+        return Response(stream_with_context(_chunks(_opened(archive, piece.sha256))), mimetype=piece.mime)
     ffmpeg = shutil.which("ffmpeg")
-    if ffmpeg is None or piece.mime not in ("audio/amr", "audio/silk"):
+    if ffmpeg is None or piece.mime not in TRANSCODED:
         abort(404)
     with _opened(archive, piece.sha256) as stream:
         voice = stream.read()  # at most 2 MB (the platform's limit for voice)
@@ -211,6 +222,21 @@ CALENDAR_WORDS = {"official (chinese-calendar)": "国务院公布的安排", "of
 @bp.app_template_filter("calendar_words")
 def _calendar_words(state: str) -> str:
     return CALENDAR_WORDS.get(state, state)
+
+
+# Why a fan-out passed people over (schedules.fanout's reasons), as organisers read it.
+SKIPPED_WORDS = {"completed": "已完成", "unbound": "未绑定", "exempt": "免除", "left": "已离开",
+                 "sent_today": "今天已收到", "weekly_cap": "本周提醒已满", "monthly_cap": "本月提醒已满",
+                 "cadence": "未到催办周期", "no_window": "不在客服消息时段"}
+
+
+@bp.app_template_filter("skipped_words")
+def _skipped_words(occurrence) -> str:
+    """"未发：本周提醒已满 3 人。" for an occurrence that passed people over, else ""."""
+    skipped = json.loads(occurrence.skipped or "{}") if occurrence is not None else {}
+    if not skipped:
+        return ""
+    return "未发：" + "，".join(f"{SKIPPED_WORDS.get(why, why)} {n} 人" for why, n in skipped.items()) + "。"
 
 
 @bp.app_template_filter("local")

@@ -142,6 +142,15 @@ def test_a_notice_reaches_the_chosen_departments_with_a_link_only_its_recipient_
     assert "周五下午集中学习 组织科 2 2" in listed
 
 
+def test_a_notice_that_reached_nobody_says_why_in_the_list(dash):
+    organiser = dash.as_person(ORGANISER[1])
+    r = dash.post(organiser, "/dashboard/notices", {"title": "宣传科例会", "body": "周一九点。", "to": "some",
+                                                    "department": department_id("宣传科")})  # Frank never bound
+    assert r.status_code == 302
+    listed = text_of(dash.get(organiser, "/dashboard/notices").text)
+    assert "宣传科例会 宣传科 0 未发：未绑定 1 人。 0" in listed, listed
+
+
 def test_a_notice_title_longer_than_a_template_keyword_is_refused_and_nothing_sent(dash):
     organiser = dash.as_person(ORGANISER[1])
     r = dash.post(organiser, "/dashboard/notices", {"title": "一" * 21, "body": "正文", "to": "all"})
@@ -208,6 +217,22 @@ def test_a_voice_piece_shows_its_recognition_and_offers_the_file(dash):
 
     audio = dash.get(dash.as_person(ORGANISER[1]), f"/dashboard/media/{piece}/audio")
     assert audio.status_code == (200 if shutil.which("ffmpeg") else 404)
+    assert ("<audio" in page) == (shutil.which("ffmpeg") is not None)  # no player that could only fail
+
+
+def test_a_voice_piece_browsers_play_as_it_is_gets_a_player_without_ffmpeg(dash):
+    from models import Evidence, db
+
+    dash.world.say(STAFF[1], "1")
+    dash.world.send(inbound.voice(STAFF[1], upload(dash.emu, "voice", b"ID3" + bytes(600)), recognition="一段录音"))
+    fetch(dash.world)
+    with db.connection_context():
+        assert Evidence.get(Evidence.kind == "voice").mime == "audio/mpeg"
+    organiser = dash.as_person(ORGANISER[1])
+    page = dash.get(organiser, "/dashboard/gallery").text
+    piece = re.search(r"/dashboard/media/(\d+)/audio", page).group(1)
+    audio = dash.get(organiser, f"/dashboard/media/{piece}/audio")
+    assert audio.status_code == 200 and audio.headers["Content-Type"] == "audio/mpeg" and audio.content[:3] == b"ID3"
 
 
 def test_a_roster_upload_shows_the_importers_line_numbered_report(dash):
