@@ -137,9 +137,11 @@ def _count_cells(fh, path: Path, sheet: str, limits: Limits) -> None:
                 raise RosterError(f"{path}: worksheet {sheet} has more than {limits.rows:,} rows; split it")
         elif tag == "c":
             cells += 1
-            if cells > limits.columns * 4:
-                raise RosterError(f"{path}: worksheet {sheet} row {attrs.get('r', rows)}: more than "
-                                  f"{limits.columns * 4} cells in one row")
+            if cells > limits.columns * 4:  # formatted empty cells are written too: room for them
+                raise RosterError(f"{path}: worksheet {sheet} row {attrs.get('r', rows)}: over the "
+                                  f"{limits.columns} columns a roster may have (more than {limits.columns * 4} "
+                                  f"cells, empty formatted ones included); delete the unused columns, "
+                                  f"or save it as CSV")
 
     parser = expat.ParserCreate()
     parser.StartElementHandler = start

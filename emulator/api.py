@@ -35,9 +35,10 @@ def endpoint(name: str, needs_token: bool = True):
             latency, injected = platform.next_fault(name)
             if latency:
                 time.sleep(min(latency, 30))
-            if injected == "timeout":
+            if injected == "timeout":  # no answer in time: the client gives up; the log says so, not -1
+                entry["errcode"] = "timeout"
                 time.sleep(min(platform.timeout_seconds, 30))
-                injected = -1
+                return error(-1, "(injected timeout: answered late)")
             if injected in ("500", 500, "5xx"):
                 entry["errcode"] = 500
                 return Response("upstream error", status=500)
