@@ -165,10 +165,20 @@ def pending_people(checklist: Checklist, department_id: int) -> list[Staff]:
                                              & Staff.id.not_in(started)))
 
 
-def department_left(checklist: Checklist, department_id: int) -> list:
-    """A collective checklist's items the department has not done (anyone of it does them for all)."""
-    done = {item for (item,) in eligible_checkins(checklist, department_id).select(CheckIn.item).distinct().tuples()}
-    return [i for i in checklist.items if i.key not in done]
+def done_by_department(checklist: Checklist, department_id: int | None = None) -> dict[int, set[str]]:
+    """Items done per department (anyone of it does a collective checklist's items for all):
+    one query for the whole unit, where a query per department cost 1,500 for a year-end file."""
+    done: dict[int, set[str]] = {}
+    for dept, item in (eligible_checkins(checklist, department_id).select(CheckIn.department, CheckIn.item)
+                       .distinct().tuples()):
+        done.setdefault(dept, set()).add(item)
+    return done
+
+
+def department_left(checklist: Checklist, department_id: int, done: dict[int, set[str]] | None = None) -> list:
+    """A collective checklist's items the department has not done (`done`: done_by_department's)."""
+    mine = (done if done is not None else done_by_department(checklist, department_id)).get(department_id, set())
+    return [i for i in checklist.items if i.key not in mine]
 
 
 @dataclass(frozen=True)

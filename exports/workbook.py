@@ -120,8 +120,9 @@ def _collective_left(reports, checklists: list[Checklist]) -> dict[str, list]:
     for column, (rep, c) in enumerate(zip(reports, checklists)):
         if not c.collective:
             continue
+        done = stats.done_by_department(c)
         for d in rep.departments:
-            left = stats.department_left(c, d.department_id)
+            left = stats.department_left(c, d.department_id, done)
             if left:
                 row = rows.setdefault(d.name, [d.name, "（部门集体）"] + [None] * len(checklists))
                 row[2 + column] = "；".join(i.name for i in left)
