@@ -7,6 +7,8 @@ root, finds `bench.fanout:emulator_app()` and `bench.floor_app`).
 """
 from __future__ import annotations
 
+import http.client
+import json
 import os
 import shutil
 import signal
@@ -228,3 +230,33 @@ def busy_share(a, b) -> float | None:
     if not a or not b or b[1] == a[1]:
         return None
     return (b[0] - a[0]) / (b[1] - a[1])
+
+
+def background_load(seconds: float = 1.0) -> float | None:
+    """Cores busy on the machine over `seconds` while this benchmark is idle (other workloads)."""
+    a = machine_cpu()
+    time.sleep(seconds)
+    share = busy_share(a, machine_cpu())
+    return None if share is None else share * (os.cpu_count() or 1)
+
+
+def warn_if_busy(what: str) -> float | None:
+    load = background_load()
+    if load is not None and load > 0.15:
+        print(f"  WARNING: before {what} the machine was already {load:.2f} cores busy with other processes: "
+              f"figures below are depressed by that competition")
+    return load
+
+
+def http_json(port: int, method: str, path: str, body=None, timeout: float = 30.0) -> dict:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        data = None if body is None else json.dumps(body).encode()
+        conn.request(method, path, body=data, headers={"Content-Type": "application/json"} if data else {})
+        r = conn.getresponse()
+        raw = r.read()
+        if r.status != 200:
+            raise SetupError(f"{method} {path}: HTTP {r.status}: {raw[:200]!r}")
+        return json.loads(raw)
+    finally:
+        conn.close()

@@ -63,8 +63,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import http.client
-import json
 import os
 import signal
 import sqlite3
@@ -82,8 +80,8 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from bench.common import (SHIPPED_PLAN, Gunicorn, MotoS3, SetupError, busy_share, clean_env, end_group,  # noqa: E402
-                          machine_cpu, proc_cpu, proc_status, temp_dir, write_config)
+from bench.common import (SHIPPED_PLAN, Gunicorn, MotoS3, SetupError, clean_env, end_group, http_json,  # noqa: E402
+                          proc_cpu, proc_status, temp_dir, warn_if_busy, write_config)
 
 APP_ID = "wx0000bench000media"
 APP_SECRET = "bench-media-secret"
@@ -124,20 +122,6 @@ def emulator_app():
         return jsonify(pid=os.getpid(), media=len(platform.media))
 
     return app
-
-
-def http_json(port: int, method: str, path: str, body=None, timeout: float = 30.0) -> dict:
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
-    try:
-        data = None if body is None else json.dumps(body).encode()
-        conn.request(method, path, body=data, headers={"Content-Type": "application/json"} if data else {})
-        r = conn.getresponse()
-        raw = r.read()
-        if r.status != 200:
-            raise SetupError(f"{method} {path}: HTTP {r.status}: {raw[:200]!r}")
-        return json.loads(raw)
-    finally:
-        conn.close()
 
 
 class Emulator(Gunicorn):
@@ -184,21 +168,6 @@ def fmt(value, spec: str = ".1f", none: str = "n/a") -> str:
 
 def verdict(ok: bool | None) -> str:
     return "n/a" if ok is None else ("MET" if ok else "MISSED")
-
-
-def background_load(seconds: float = 1.0) -> float | None:
-    """Cores busy on the machine over `seconds` while this benchmark is idle (other workloads)."""
-    a = machine_cpu()
-    time.sleep(seconds)
-    share = busy_share(a, machine_cpu())
-    return None if share is None else share * (os.cpu_count() or 1)
-
-
-def warn_if_busy(what: str) -> None:
-    load = background_load()
-    if load is not None and load > 0.15:
-        print(f"  WARNING: before {what} the machine was already {load:.2f} cores busy with other processes: "
-              f"the figures below are depressed by that competition")
 
 
 @dataclass

@@ -172,7 +172,7 @@ def senders_benchmark(args, tmp: Path, emu) -> int:
     status, results = 0, []
     for messages in args.sender_messages:
         for n in args.senders:
-            from bench.fanout import warn_if_busy
+            from bench.common import warn_if_busy
 
             warn_if_busy(f"{n} senders, {messages} messages")
             r = one_run(args, tmp, emu, database, messages, n)
