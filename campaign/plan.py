@@ -99,7 +99,12 @@ class Checklist:
         number = number_word(word)
         if number is not None:
             return self.item_by_number(number)
-        return next((item for item in self.items if word in item.words), None)
+        return self._items_by_word.get(word)
+
+    @cached_property
+    def _items_by_word(self) -> dict[str, Item]:
+        """Word -> item, the first item naming it winning (every message asks every checklist)."""
+        return {w: item for item in reversed(self.items) for w in item.words}
 
     def item(self, key: str) -> Item | None:
         return next((i for i in self.items if i.key == key), None)
