@@ -91,7 +91,7 @@ def compute(checklist: Checklist, plan: Plan, now: dt.datetime, department_id: i
     report = rep.as_dict()
     for d, row in zip(rep.departments, report["departments"]):
         row["id"] = d.department_id
-    firsts = _first_days(checklist, department_id)
+    firsts = _first_days(checklist, department_id, now.tzinfo)
     eligible = rep.overall.eligible
     return ChecklistView(report, _timeline(firsts, eligible, checklist, now, rep.unit),
                          _pace(rep, firsts, plan, now), now)
@@ -101,12 +101,13 @@ def _eligible() -> int:
     return Staff.select().where(people.counted()).count()
 
 
-def _first_days(checklist: Checklist, department_id: int | None) -> dict[tuple[int, int], dt.date]:
-    """(department, staff) -> the day of their first check-in on the checklist (eligible people)."""
+def _first_days(checklist: Checklist, department_id: int | None, tz) -> dict[tuple[int, int], dt.date]:
+    """(department, staff) -> the local day of their first check-in on the checklist (eligible
+    people). Local: a check-in at 07:30 in Shanghai is 23:30 UTC the day before."""
     query = (stats.eligible_checkins(checklist, department_id)
              .select(CheckIn.department, CheckIn.staff, fn.MIN(CheckIn.created_at))
              .group_by(CheckIn.department, CheckIn.staff))
-    return {(dept, staff): from_utc(first, dt.timezone.utc).date() for dept, staff, first in query.tuples()}
+    return {(dept, staff): from_utc(first, tz).date() for dept, staff, first in query.tuples()}
 
 
 def _timeline(firsts, eligible: int, checklist: Checklist, now: dt.datetime, unit: str) -> list[tuple[str, float]]:

@@ -330,6 +330,18 @@ def test_a_large_units_overview_reads_the_stats_jobs_snapshot_until_it_is_stale(
     assert "数据时间 10:02:00" in live and f"（1/{LIVE_UP_TO + 5} 人）" in live
 
 
+def test_a_check_in_before_eight_in_the_morning_counts_on_that_day_in_the_chart(open_dashboard):
+    import html
+    import json
+
+    dash = open_dashboard(clock=at(2026, 6, 2, 7, 30))  # 23:30 UTC the day before
+    dash.world.say(STAFF[1], "打卡 1")
+    page = dash.get(dash.as_person(ORGANISER[1]), "/dashboard/").text
+    chart = json.loads(html.unescape(re.search(r'data-chart="([^"]+)"', page).group(1)))
+    rates = dict(zip(chart["labels"], chart["rates"]))
+    assert rates["2026-06-02"] > 0 and rates.get("2026-06-01", 0) == 0, rates
+
+
 def test_a_small_unit_needs_no_snapshot(dash):
     assert dash.world.cli("run-job", "stats").output.strip() == "stats: 0"
 
