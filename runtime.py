@@ -90,8 +90,8 @@ class Runtime:
         with db.connection_context():
             try:
                 written = assessment.apply_rules(self.plans.on(now.date()), now)
-            except assessment.Refused:
-                return 0  # the year is frozen: its table is final, and nothing is left to apply
+            except assessment.Frozen:
+                return 0  # the table is final: nothing is left to apply
         if written:
             log.info("assessment: %d entries by the plan's rules", len(written))
         return len(written)

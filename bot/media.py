@@ -67,22 +67,30 @@ class Fetcher:
         with connection():
             evidence.release_stale(self.clock())
             due = evidence.due(self.clock())
-        queue = iter(due)
+        queue, halted = iter(due), threading.Event()
 
         def worker() -> None:
             # One connection per worker for the run: opening one per piece (SQLite's pragmas,
-            # then the close) was a twentieth of the downloader's time (bench/media.py).
+            # then the close) was a twentieth of the downloader's time (py-spy on bench/media.py).
             with connection():
-                while time.monotonic() <= deadline and not stop.is_set():
+                while time.monotonic() <= deadline and not stop.is_set() and not halted.is_set():
                     with self.lock:
                         piece_id = next(queue, None)
                     if piece_id is None:
                         return
-                    self._one(piece_id, summary)
+                    try:
+                        self._one(piece_id, summary)
+                    except Exception:  # the database itself failed: the whole run ends, as one error
+                        halted.set()
+                        raise
 
         with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
-            for done in [pool.submit(worker) for _ in range(min(self.concurrency, len(due)))]:
-                done.result()
+            running = [pool.submit(worker) for _ in range(min(self.concurrency, len(due)))]
+        failed = next((f.exception() for f in running if f.exception() is not None), None)
+        if failed is not None:
+            log.error("media: run stopped by %s: %s; done before it: %s", type(failed).__name__, failed,
+                      summary.describe())
+            raise failed
         return summary
 
     def _one(self, piece_id: int, summary: FetchSummary) -> None:

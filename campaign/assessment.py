@@ -68,10 +68,14 @@ def frozen(year: int) -> AssessmentFreeze | None:
     return AssessmentFreeze.get_or_none(AssessmentFreeze.year == year)
 
 
+class Frozen(Refused):
+    """The year's table is frozen: final, and nothing is left to apply to it."""
+
+
 def refuse_if_frozen(year: int) -> None:
     done = frozen(year)
     if done is not None:
-        raise Refused(f"the {year} assessment was frozen at {done.frozen_at:%Y-%m-%d %H:%M} UTC: "
+        raise Frozen(f"the {year} assessment was frozen at {done.frozen_at:%Y-%m-%d %H:%M} UTC: "
                       f"no entry can be added or reversed")
 
 

@@ -128,17 +128,18 @@ def measure_xlsx(path: Path, limits: Limits = LIMITS) -> None:
 
 def _count_cells(fh, path: Path, sheet: str, limits: Limits) -> None:
     rows = cells = 0
+    row_ref = ""
 
     def start(tag, attrs):
-        nonlocal rows, cells
+        nonlocal rows, cells, row_ref
         if tag == "row":
-            rows, cells = rows + 1, 0
+            rows, cells, row_ref = rows + 1, 0, attrs.get("r", "")
             if rows > limits.rows + 10:  # a header and some title rows above the data
                 raise RosterError(f"{path}: worksheet {sheet} has more than {limits.rows:,} rows; split it")
         elif tag == "c":
             cells += 1
             if cells > limits.columns * 4:  # formatted empty cells are written too: room for them
-                raise RosterError(f"{path}: worksheet {sheet} row {attrs.get('r', rows)}: over the "
+                raise RosterError(f"{path}: worksheet {sheet} row {row_ref or rows}: over the "
                                   f"{limits.columns} columns a roster may have (more than {limits.columns * 4} "
                                   f"cells, empty formatted ones included); delete the unused columns, "
                                   f"or save it as CSV")

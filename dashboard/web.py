@@ -113,7 +113,8 @@ def _csrf_refused(exc):
 class DashboardSessions(SecureCookieSessionInterface):
     """The session cookie is the dashboard's alone: the webhook and the API never read or set
     it. Opening it built a signing serializer for every WeChat message (6% of a check-in's
-    time in-process, bench/webhook.py); elsewhere Flask gets a null session."""
+    time in an in-process cProfile of the WSGI app); elsewhere Flask gets a null session, so a
+    page outside /dashboard cannot use csrf_token() or the session (it would fail loudly)."""
 
     def open_session(self, app, request):
         if not request.path.startswith(bp.url_prefix):

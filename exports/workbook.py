@@ -41,7 +41,7 @@ def write_participation(out: Path, plan_on: Callable[[dt.date], Plan], year: int
     personal = [c for c in checklists if not c.collective]
     people_sheet = book.sheet("人员明细", ["部门", "姓名", "状态"] + _item_columns(personal))
     left_sheet = book.sheet("未完成名单", ["部门", "姓名"] + [f"{yearend.title(c)}未完成" for c in checklists])
-    collective = _collective_left(reports, checklists)
+    collective = _collective_left(reports, checklists, department_id)
     rows, current = 0, None
     for person in yearend.person_rows(personal, now.tzinfo, department_id):
         if person.department != current:
@@ -113,14 +113,14 @@ def _left(sheet, person: yearend.PersonRow, checklists: list[Checklist]) -> None
         sheet.append([person.department, person.name] + cells)
 
 
-def _collective_left(reports, checklists: list[Checklist]) -> dict[str, list]:
+def _collective_left(reports, checklists: list[Checklist], department_id: int | None) -> dict[str, list]:
     """A collective checklist is a department's to complete: one row per department, after its
     people, naming what the department has left."""
     rows: dict[str, list] = {}
     for column, (rep, c) in enumerate(zip(reports, checklists)):
         if not c.collective:
             continue
-        done = stats.done_by_department(c)
+        done = stats.done_by_department(c, department_id)
         for d in rep.departments:
             left = stats.department_left(c, d.department_id, done)
             if left:
