@@ -5,6 +5,7 @@
     .venv/bin/python bench/webhook.py --requests 5000 --client python
     .venv/bin/python bench/webhook.py --floor         # adds bench/floor_app.py: the storage alone
     .venv/bin/python bench/webhook.py --baseline-tree ../old   # adds the app of an older checkout
+    .venv/bin/python bench/webhook.py --engine postgres          # Tuanjie on PostgreSQL (no floor there)
 
 What is measured: POST /wechat in safe mode, every request a real new message (distinct
 MsgId and nonce, signed and AES-encrypted by emulator.inbound.Signer, i.e. by wechatpy)
@@ -18,7 +19,10 @@ the echo plus the least durable check-in in raw sqlite3 (bench/floor_app.py), wh
 Tuanjie's distance from the echo into the storage's share and its own code's share. With
 --baseline-tree DIR one more app runs alongside, "baseline": server:create_app() served the
 same way but from DIR (a git worktree of an older commit, say), on its own copy of the
-database, so that an older version and the current code are compared in one run.
+database, so that an older version and the current code are compared in one run. With
+--engine postgres Tuanjie (and a baseline) run on a private PostgreSQL database on 127.0.0.1
+(tuanjie_bench_webhook, created and dropped here; never the tests' `test`); the floor is
+SQLite's own and is not run then.
 
 What is not measured: set-up. The roster (20,000 staff in 200 departments) is imported with
 `flask import-staff`, and people are bound by a direct UPDATE of staff.openid, not through
@@ -83,6 +87,7 @@ TARGET_P99_AT = 16
 # requests are signed right before each run, so a run must end well inside that window.
 MAX_RUN_SECONDS = 240
 
+PG_DATABASE = "tuanjie_bench_webhook"
 # Cores busy outside the servers and the client above which a run is flagged as disturbed.
 OTHER_CPU_WARN = 0.3
 
@@ -120,7 +125,8 @@ def bind_everyone(config: Path) -> list[str]:
     from models import Staff, db
     from storage.engine import init_database
 
-    cfg = load_config(config, environ={})
+    url = os.environ.get("TUANJIE_DATABASE_URL")  # --engine postgres
+    cfg = load_config(config, environ={"TUANJIE_DATABASE_URL": url} if url else {})
     init_database(cfg.database.url, cfg.base_dir)
     with db.connection_context(), db.atomic():
         Staff.update(openid=Value("bench-").concat(Staff.phone)).execute()
@@ -518,7 +524,14 @@ def parse_args():
     p.add_argument("--baseline-tree", metavar="DIR", type=Path, default=None,
                    help="also run server:create_app() from DIR (an older checkout, e.g. a git worktree) as "
                         "'baseline': same gunicorn set-up and config, its own copy of the database")
+    p.add_argument("--engine", choices=("sqlite", "postgres"), default="sqlite",
+                   help="Tuanjie's database: an SQLite file (default), or a private PostgreSQL database "
+                        "(tuanjie_bench_webhook on 127.0.0.1, created and dropped here)")
+    p.add_argument("--pool", action="store_true",
+                   help="with --engine postgres: the apps get a postgresql+pool:// URL (peewee's connection pool)")
     args = p.parse_args()
+    if args.engine == "postgres" and (args.floor or args.baseline_tree):
+        p.error("--floor (raw sqlite3) and --baseline-tree (a copy of the SQLite file) need --engine sqlite")
     if args.baseline_tree is not None:
         args.baseline_tree = args.baseline_tree.resolve()
         if not (args.baseline_tree / "server.py").is_file():
@@ -574,10 +587,18 @@ def main() -> int:
 
     with temp_dir("tuanjie-bench-", args.keep) as tmp:
         servers: list[Server] = []
+        pg_url = None
         try:
-            print(f"Tuanjie webhook benchmark: safe mode, gunicorn -w 2 -k sync, SQLite (WAL), {os.cpu_count()} CPUs")
+            engine = "SQLite (WAL)" if args.engine == "sqlite" else "PostgreSQL"
+            print(f"Tuanjie webhook benchmark: safe mode, gunicorn -w 2 -k sync, {engine}, {os.cpu_count()} CPUs")
             config = app_config(tmp / "config.toml", tmp / "tuanjie.db")
-            env = clean_env(TUANJIE_CONFIG=str(config))
+            if args.engine == "postgres":
+                from bench.dashboard import pg_create
+
+                pg_url = pg_create(PG_DATABASE)
+                os.environ["TUANJIE_DATABASE_URL"] = pg_url  # bind_everyone, in this process
+            app_url = pg_url.replace("postgresql://", "postgresql+pool://", 1) if pg_url and args.pool else pg_url
+            env = clean_env(TUANJIE_CONFIG=str(config), **({"TUANJIE_DATABASE_URL": app_url} if pg_url else {}))
             roster = tmp / "roster.csv"
             write_roster(roster, args.people, args.departments)
             t0 = time.monotonic()
@@ -626,6 +647,10 @@ def main() -> int:
         finally:
             for server in servers:
                 server.stop()
+            if pg_url is not None:
+                from bench.dashboard import pg_drop
+
+                pg_drop(PG_DATABASE)
 
 
 if __name__ == "__main__":
