@@ -18,12 +18,12 @@ import threading
 
 import click
 from flask import Flask, jsonify
-from peewee import DatabaseError, InterfaceError, OperationalError, SqliteDatabase
+from peewee import DatabaseError, InterfaceError, OperationalError
 
 from campaign.plan import PlanError, PlanSource
 from config import Config, ConfigError, load_config, redact
 from runtime import Runtime, runtime
-from storage.engine import db, init_database, is_outage, ping
+from storage.engine import db, drop_connection, init_database, is_outage, ping
 
 
 def create_app(config: Config | None = None, clock=None) -> Flask:
@@ -115,10 +115,10 @@ def configure_logging(tz, fmt: str = "%(asctime)s %(levelname)s %(name)s: %(mess
 
 
 def _connect_per_request(app: Flask) -> None:
-    keep_open = isinstance(db.obj, SqliteDatabase)
-
     @app.before_request
     def _connect():
+        if not db.is_closed() and getattr(db.connection(), "closed", 0):
+            drop_connection()  # psycopg2 saw its server go away on an earlier request
         try:
             db.connect(reuse_if_open=True)
         except Exception as exc:  # each view says what a database it cannot reach means for it
@@ -126,9 +126,11 @@ def _connect_per_request(app: Flask) -> None:
                 raise
 
     @app.errorhandler(DatabaseError)
+    @app.errorhandler(InterfaceError)
     def _unavailable(exc):
         if not is_outage(exc):
             raise exc
+        drop_connection()  # a kept connection may be the dead one: the next request opens anew
         reason = _first_line(exc)
         if "no such table" in reason:
             reason += " (the schema is not there: run flask --app server init-db)"
@@ -137,12 +139,14 @@ def _connect_per_request(app: Flask) -> None:
 
     @app.teardown_request
     def _close(exc):
-        # A sync worker serves requests on its main thread: there an SQLite connection is kept
-        # (re-opening costs the PRAGMAs, and the last close checkpoints the WAL every time).
-        # Request threads of a threaded server close theirs; so does every PostgreSQL request.
+        # A sync worker serves requests on its main thread: there the connection is kept. For
+        # SQLite re-opening costs the PRAGMAs and the last close checkpoints the WAL; for
+        # PostgreSQL a connection is a server process forked for it (bench/webhook.py --engine
+        # postgres: 78 req/s connecting per request, 321 with kept connections, under load).
+        # Request threads of a threaded server close theirs. An outage drops it (above).
         if db.is_closed():
             return
-        if keep_open and threading.current_thread() is threading.main_thread() and not db.in_transaction():
+        if exc is None and threading.current_thread() is threading.main_thread() and not db.in_transaction():
             return
         db.close()
 
@@ -159,6 +163,7 @@ def healthz():
         now = runtime().clock()
         (due, due_wait), (media, media_wait) = outbox.backlog(now), evidence.backlog(now)
     except Exception as exc:  # any database failure means "not healthy"
+        drop_connection()  # a kept connection may be the dead one: the next check opens anew
         return jsonify(status="error", database=_first_line(exc), spooled=waiting), 503
     return jsonify(status="ok", spooled=waiting, outbox_due=due, outbox_oldest_seconds=due_wait,
                    media_due=media, media_oldest_seconds=media_wait)

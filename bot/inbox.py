@@ -17,7 +17,7 @@ from bot import texts as T
 from bot.inbound import Inbound
 from campaign.clock import to_utc
 from models import InboundMessage, db
-from storage.engine import is_outage
+from storage.engine import drop_connection, is_outage
 from storage.prepared import Prepared
 
 log = logging.getLogger(__name__)
@@ -62,7 +62,7 @@ def process(msg: Inbound, body: str, timestamp: int, nonce: str, now: dt.datetim
         raise
     except Exception as exc:
         if is_outage(exc):
-            _drop_connection()
+            drop_connection()
             raise DatabaseDown(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__) from exc
         log.exception("handling failed for %s", key)
         return _store_failure(msg, key, body, timestamp, nonce, now)
@@ -73,14 +73,6 @@ REPLY_OF = Prepared(InboundMessage, lambda p: InboundMessage.select(InboundMessa
 ADD_MESSAGE = Prepared(InboundMessage, lambda p: InboundMessage.insert(
     dedup_key=p.dedup_key, openid=p.openid, msg_type=p.msg_type, body=p.body, received_at=p.received_at,
     reply=p.reply, timestamp=p.timestamp, nonce=p.nonce))
-
-
-def _drop_connection() -> None:
-    """After an outage the connection may be dead: the next request opens a new one."""
-    try:
-        db.close()
-    except Exception:  # closing a broken connection may fail too; it is gone either way
-        pass
 
 
 def connection():

@@ -134,6 +134,14 @@ def is_outage(exc: BaseException) -> bool:
     return isinstance(exc, (OperationalError, InterfaceError)) or type(exc) is DatabaseError
 
 
+def drop_connection() -> None:
+    """After an outage the connection may be dead: the next use opens a new one."""
+    try:
+        db.close()
+    except Exception:  # closing a broken connection may fail too; it is gone either way
+        pass
+
+
 def ping() -> None:
     """One round trip; raises what the database raises."""
     db.execute_sql("SELECT 1").fetchone()
