@@ -142,7 +142,7 @@ def _connect_per_request(app: Flask) -> None:
         # A sync worker serves requests on its main thread: there the connection is kept. For
         # SQLite re-opening costs the PRAGMAs and the last close checkpoints the WAL; for
         # PostgreSQL a connection is a server process forked for it (bench/webhook.py --engine
-        # postgres: 78 req/s connecting per request, 321 with kept connections, under load).
+        # postgres: 78 req/s connecting per request, 257 with kept connections, under CI load).
         # Request threads of a threaded server close theirs. An outage drops it (above).
         if db.is_closed():
             return
