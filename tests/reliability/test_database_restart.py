@@ -41,3 +41,40 @@ def test_a_database_stopped_and_started_mid_stream_loses_and_doubles_nothing(tmp
         assert CheckIn.select().count() == len(messages)
         assert InboundMessage.select().count() == len(messages)
     db.close()
+
+
+def _end_other_connections(url: str) -> int:
+    import psycopg2
+
+    conn = psycopg2.connect(url, connect_timeout=5)
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                        "WHERE datname = current_database() AND pid <> pg_backend_pid()")
+            return cur.fetchone()[0]
+    finally:
+        conn.close()
+
+
+def test_connections_the_server_ends_are_replaced_and_no_message_is_lost(tmp_path, private_postgres):
+    # Each sync worker keeps its connection between requests; an administrator (or a failover)
+    # may end it at any time. The next message must still count, once.
+    d = deploy(tmp_path, private_postgres.url, people=20)
+    try:
+        messages = [check_in(d.openids[n], 1, 9_100_000 + n) for n in range(20)]
+        first = [deliver(d.base, d.signer, xml) for xml in messages[:10]]
+        assert _end_other_connections(private_postgres.url) >= 1  # the workers' kept connections
+        second = [deliver(d.base, d.signer, xml) for xml in messages[10:]]
+        wait_until(lambda: requests.get(f"{d.base}/healthz", timeout=10).json().get("spooled") == 0, 30,
+                   "anything spooled applied")
+        assert requests.get(f"{d.base}/healthz", timeout=10).status_code == 200
+    finally:
+        d.stop()
+    assert all(status == 200 for status, _, _ in first + second)
+    # Answered as if nothing happened: the dead connection is replaced within the request.
+    assert all(reply and reply.startswith("✅") for _, reply, _ in second), second
+    init_database(private_postgres.url)
+    with db.connection_context():
+        assert CheckIn.select().count() == InboundMessage.select().count() == 20
+    db.close()
