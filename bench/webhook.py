@@ -117,7 +117,7 @@ def flask_cli(env: dict, *args: str, tree: Path = REPO) -> str:
     return proc.stdout.strip()
 
 
-def bind_everyone(config: Path) -> list[str]:
+def bind_everyone(config: Path, url: str | None = None) -> list[str]:
     """Give every person an openid directly in the database: set-up, not the measured path."""
     from config import load_config
     from peewee import Value
@@ -125,8 +125,7 @@ def bind_everyone(config: Path) -> list[str]:
     from models import Staff, db
     from storage.engine import init_database
 
-    url = os.environ.get("TUANJIE_DATABASE_URL")  # --engine postgres
-    cfg = load_config(config, environ={"TUANJIE_DATABASE_URL": url} if url else {})
+    cfg = load_config(config, environ={"TUANJIE_DATABASE_URL": url} if url else {})  # url: --engine postgres
     init_database(cfg.database.url, cfg.base_dir)
     with db.connection_context(), db.atomic():
         Staff.update(openid=Value("bench-").concat(Staff.phone)).execute()
@@ -596,7 +595,6 @@ def main() -> int:
                 from bench.dashboard import pg_create
 
                 pg_url = pg_create(PG_DATABASE)
-                os.environ["TUANJIE_DATABASE_URL"] = pg_url  # bind_everyone, in this process
             app_url = pg_url.replace("postgresql://", "postgresql+pool://", 1) if pg_url and args.pool else pg_url
             env = clean_env(TUANJIE_CONFIG=str(config), **({"TUANJIE_DATABASE_URL": app_url} if pg_url else {}))
             roster = tmp / "roster.csv"
@@ -604,7 +602,7 @@ def main() -> int:
             t0 = time.monotonic()
             flask_cli(env, "init-db")
             print(f"set-up: {flask_cli(env, 'import-staff', str(roster))}")
-            openids = bind_everyone(config)
+            openids = bind_everyone(config, pg_url)
             print(f"set-up: {len(openids)} people in {args.departments} departments, bound by direct UPDATE "
                   f"of staff.openid (binding is not measured) in {time.monotonic() - t0:.1f} s")
 

@@ -35,15 +35,16 @@ def process(msg: Inbound, body: str, timestamp: int, nonce: str, now: dt.datetim
             handler: Callable[[Inbound], str | None]) -> str | None:
     """Reply text for msg (None means "success"); raises Replay, or DatabaseDown when nothing
     could be stored because the database cannot be reached."""
-    kept = not db.is_closed()
+    was_open = not db.is_closed()
     try:
         return _process(msg, body, timestamp, nonce, now, handler)
     except DatabaseDown:
-        if not kept:
-            raise
-        # A connection kept from an earlier request can die while idle (a database restart, an
-        # administrator's pg_terminate_backend): one more try on a new one before the spool.
-        # Nothing was committed on the dead one, and a twin that was is found by its key.
+        if not was_open:
+            raise  # the connection could not even be opened: the database is away
+        # The connection was open when the message came, and may be one kept from an earlier
+        # request that died while idle (a database restart, an administrator's
+        # pg_terminate_backend): one more try on a new one before the spool. Nothing was
+        # committed on the dead one, and a twin that was is found by its key.
         return _process(msg, body, timestamp, nonce, now, handler)
 
 

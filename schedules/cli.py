@@ -40,7 +40,8 @@ def scheduler():
     sched = BlockingScheduler(timezone=rt.config.tz)
     register_jobs(sched, jobs)
     separate = rt.config.scheduler.separate
-    click.echo(f"scheduler started at {now:%Y-%m-%d %H:%M:%S} ({rt.config.campaign.timezone}); jobs: {', '.join(scheduled(jobs))}"
+    click.echo(f"scheduler started at {now:%Y-%m-%d %H:%M:%S} ({rt.config.campaign.timezone}); "
+               f"jobs: {', '.join(scheduled(jobs))}"
                + (f"; left to processes of their own: {', '.join(separate)}" if separate else ""))
     try:
         sched.start()
