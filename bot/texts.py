@@ -1,6 +1,8 @@
 """Staff-facing texts, simplified Chinese, each short enough for one phone screen."""
 from __future__ import annotations
 
+from campaign.stats import pct  # noqa: F401  (the texts' one percentage, shared with the dashboard)
+
 UNBOUND = "你还没有绑定身份。\n请回复「绑定 绑定码」，绑定码由本单位管理员发放。"
 WELCOME = "欢迎关注！回复「打卡」查看清单，回复「帮助」查看全部指令。"
 HINT = "没看懂这条消息。回复「帮助」查看可用指令。"
@@ -114,8 +116,3 @@ STATS_PENDING = "尚未参与（{count}人）：{names}"
 STATS_NONE_PENDING = "本部门人人已参与。"
 
 
-def pct(rate: float) -> str:
-    """A rate as a percentage rounded down to 0.1 (rates are already rounded down)."""
-    tenths = round(rate * 10000) // 10
-    whole, tenth = divmod(tenths, 10)
-    return f"{whole}%" if tenth == 0 else f"{whole}.{tenth}%"

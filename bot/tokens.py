@@ -34,11 +34,6 @@ def fresh(token: str | None, expires: float, failed: str | None) -> bool:
     return bool(token) and token != failed and expires - MARGIN > time.time()
 
 
-def fresh(token: str | None, expires: float, failed: str | None) -> bool:
-    """A token worth using: present, not the one that was just refused, not about to expire."""
-    return bool(token) and token != failed and expires - MARGIN > time.time()
-
-
 class TokenStore(Protocol):
     def current(self) -> tuple[str, float] | None: ...
 

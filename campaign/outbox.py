@@ -53,6 +53,16 @@ def occurrence_key(reminder: str, day: dt.date, *, push: bool = False, departmen
     return ":".join(filter(None, ["push", reminder, day.isoformat(), dept, "pending" if pending_only else None]))
 
 
+def urge_key(checklist_key: str, department_id: int, day: dt.date) -> str:
+    """An organiser's or leader's 催办 of one department for one checklist: once a day."""
+    return f"urge:{checklist_key}:{department_id}:{day.isoformat()}"
+
+
+def notice_key(notice_id: int) -> str:
+    """A notice's one fan-out (a rerun resumes it; nobody gets a notice twice)."""
+    return f"notice:{notice_id}"
+
+
 def message_key(occurrence: str, staff_id: int, suffix: str = "") -> str:
     return f"{occurrence}:{staff_id}" + (f":{suffix}" if suffix else "")
 
@@ -182,11 +192,15 @@ def occurrence_of(key: str) -> Occurrence | None:
     return Occurrence.get_or_none(Occurrence.key == key)
 
 
+WAITING = (PENDING, RETRY, SENDING)  # not sent yet, and still to be tried
+
+
 def states_of(key: str) -> dict[str, int]:
-    """An occurrence's messages per state (a 催办's sent, waiting, failed ...)."""
+    """An occurrence's messages per state (a 催办's sent, failed ...), and `waiting`: WAITING's sum."""
     have = dict(Outbox.select(Outbox.state, fn.COUNT(Outbox.id)).join(Occurrence).where(Occurrence.key == key)
                 .group_by(Outbox.state).tuples())
-    return {state: int(have.get(state, 0)) for state in STATES}
+    states = {state: int(have.get(state, 0)) for state in STATES}
+    return {**states, "waiting": sum(states[s] for s in WAITING)}
 
 
 def counts() -> dict[str, int]:

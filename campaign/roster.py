@@ -245,7 +245,7 @@ def _store(batch: list[tuple[int, dict]], report: ImportReport, departments: dic
             person = existing.get(row["phone"])
             if person is None:
                 new.append((line, {"name": row["name"], "phone": row["phone"], "department": dept_id,
-                                   "role": row["role"] or "staff", "status": row["status"] or "active"}))
+                                   "role": row["role"] or "staff", "status": row["status"] or people.ACTIVE}))
                 continue
             _row_by_row(report, line, lambda: _update(person, row, dept_id, dry_run))
         if dry_run or not new:
@@ -275,7 +275,7 @@ def _update(person: Staff, row: dict, dept_id: int, dry_run: bool) -> str:
     """Update one person already on the roster: "updated" or "unchanged". A file without the
     role or status column (None here) leaves them as they are."""
     # Someone marked left who is in the file again is back on the roster, unless it says otherwise.
-    kept = person.status if person.status != people.LEFT else "active"
+    kept = person.status if person.status != people.LEFT else people.ACTIVE
     row = {**row, "role": row["role"] or person.role, "status": row["status"] or kept}
     if (person.name, person.department_id, person.role, person.status) == (row["name"], dept_id, row["role"],
                                                                           row["status"]):

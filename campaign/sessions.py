@@ -19,11 +19,11 @@ import secrets
 from dataclasses import dataclass
 
 from campaign import people
+from campaign.access import ADMIN
 from campaign.clock import to_utc
 from models import DashboardSession, DashboardUser, LoginFailure, LoginLink, Staff
 from storage.engine import transaction
 
-ADMIN = "admin"
 QR_PREFIX = "login_"  # a login QR code's scene: login_<secret>
 
 

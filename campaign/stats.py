@@ -233,6 +233,13 @@ class Standing:
         return f"{self.rate.participants * 100 // self.rate.eligible}%" if self.rate.eligible else "0%"
 
 
+def pct(rate: float) -> str:
+    """A rate as a percentage rounded down to 0.1 (rates are already rounded down)."""
+    tenths = round(rate * 10000) // 10
+    whole, tenth = divmod(tenths, 10)
+    return f"{whole}%" if tenth == 0 else f"{whole}.{tenth}%"
+
+
 def standings(checklist: Checklist, first: set[int]) -> dict[int, Standing]:
     """department id -> its standing on the checklist; `first`: staff ids to name first (those
     pending after K nudges). One pass over the eligible people."""

@@ -10,12 +10,10 @@ from typing import Callable, Iterator
 
 from peewee import fn
 
-from campaign import evidence, order, outbox, people, stats
+from campaign import access, evidence, order, outbox, people, stats
 from campaign.clock import from_utc, to_utc
 from campaign.plan import Checklist, Plan
 from models import Activity, CheckIn, Department, Evidence, Notice, Occurrence, Outbox, Staff
-
-STATUS_NAMES = {"active": "在册", people.EXEMPT: "免于参与", people.LEFT: "已离开"}
 
 
 def year_checklists(plan_on: Callable[[dt.date], Plan], year: int) -> list[Checklist]:
@@ -37,13 +35,17 @@ def title(checklist: Checklist) -> str:
 class PersonRow:
     name: str
     department: str
-    status: str  # STATUS_NAMES' value
+    status: str  # as stored: active, exempt, left
     role: str
     done: dict = field(default_factory=dict)  # (record_key, item) -> (local datetime, evidence count)
 
     @property
     def counted(self) -> bool:
-        return self.status == STATUS_NAMES["active"]
+        return people.is_counted(self)
+
+    @property
+    def status_word(self) -> str:
+        return people.STATUS_WORDS.get(self.status, self.status)
 
 
 def departments(department_id: int | None = None) -> list[Department]:
@@ -62,7 +64,7 @@ def person_rows(checklists: list[Checklist], tz, department_id: int | None = Non
                      .where(Staff.department == department.id).tuples())
         done = _done(checklists, members, tz)
         for sid, name, status, role in sorted(staff, key=lambda s: order.person_key(s[1])):
-            yield PersonRow(name, department.name, STATUS_NAMES.get(status, status), role, done.get(sid, {}))
+            yield PersonRow(name, department.name, status, role, done.get(sid, {}))
 
 
 def _done(checklists: list[Checklist], members, tz) -> dict[int, dict]:
@@ -73,9 +75,9 @@ def _done(checklists: list[Checklist], members, tz) -> dict[int, dict]:
     query = (CheckIn.select(CheckIn.staff, CheckIn.checklist, CheckIn.year, CheckIn.item, CheckIn.created_at,
                             CheckIn.evidence_count)
              .where(CheckIn.staff.in_(members) & CheckIn.checklist.in_(sorted({k for k, _ in keys}))))
-    for sid, checklist, year, item, at, evidence in query.tuples():
+    for sid, checklist, year, item, at, pieces in query.tuples():
         if (checklist, year) in keys:
-            out.setdefault(sid, {})[(checklist, item)] = (from_utc(at, tz).replace(tzinfo=None), evidence)
+            out.setdefault(sid, {})[(checklist, item)] = (from_utc(at, tz).replace(tzinfo=None), pieces)
     return out
 
 
@@ -158,8 +160,8 @@ def facts(year: int, tz, department_id: int | None = None) -> Facts:
                                             & (Occurrence.due_at < end))
     return Facts(
         departments=1 if department_id is not None else Department.select().count(),
-        leaders=staff.where(Staff.role == "leader").count(),
-        organisers=staff.where(Staff.role == "organiser").count(),
+        leaders=staff.where(Staff.role == access.LEADER).count(),
+        organisers=staff.where(Staff.role == access.ORGANISER).count(),
         notices=Notice.select().where((Notice.created_at >= start) & (Notice.created_at < end)).count(),
         prompts=occurrences.count(), messages_sent=sent.count(), activities=activities.count(),
         evidence=dict(pieces.group_by(Evidence.kind).tuples()), lost=lost.count())

@@ -11,8 +11,8 @@ from runtime import runtime
 @bp.get("/notices")
 @require("notices")
 def notices_page(error: str | None = None, status: int = 200):
-    listed = [(n, notices.department_names(n), outbox.occurrence_of(f"notice:{n.id}"),
-               outbox.states_of(f"notice:{n.id}")) for n in notices.recent()]
+    listed = [(n, notices.department_names(n), outbox.occurrence_of(outbox.notice_key(n.id)),
+               outbox.states_of(outbox.notice_key(n.id))) for n in notices.recent()]
     return render_template("notices.html", listed=listed, departments=people.departments(), error=error,
                            limit=notices.TITLE_MAX, form=request.form), status
 
@@ -37,7 +37,7 @@ def send_notice():
 
     plan = rt.plan_on(now.date())
     rt.jobs.notify(plan, notice.id, notice.title, notices.department_names(notice), link, viewer().who, now)
-    occurrence = outbox.occurrence_of(f"notice:{notice.id}")
+    occurrence = outbox.occurrence_of(outbox.notice_key(notice.id))
     notices.attach_occurrence(notice, occurrence.id if occurrence else None)
     return redirect(url_for("dashboard.notices_page"))
 

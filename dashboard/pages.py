@@ -10,13 +10,13 @@ import subprocess
 
 from flask import Response, abort, redirect, render_template, request, stream_with_context, url_for
 
-from campaign import checkins, evidence, outbox, people, sessions, stats
+from campaign import access, checkins, evidence, outbox, people, sessions, stats
 from campaign import overview as figures
 from campaign.clock import from_utc
 from campaign.objects import Missing, StoreError
-from dashboard.web import bp, require, require_department, scope, viewer
+from dashboard.web import bp, department_asked, require, scope, viewer
 from runtime import runtime
-from schedules.jobs import urge_key
+from schedules import fanout, occurrences
 
 log = logging.getLogger("tuanjie.dashboard")
 
@@ -36,8 +36,7 @@ def _plan_and_checklist():
 @require("overview")
 def overview():
     rt, now, plan, checklist = _plan_and_checklist()
-    s = scope()
-    department_id = None if s is None or s.whole_unit else s.department_id
+    department_id = access.figures_department(scope())
     view = figures.view(checklist, plan, now, department_id)
     phase, days_left = figures.phase_now(plan, now.date())
     calendar = rt.jobs.calendar(plan)
@@ -58,7 +57,7 @@ def pending():
     department = _department()
     if department is None:  # an organiser without a department: choose one on the overview
         return redirect(url_for("dashboard.overview", checklist=checklist.key) + "#departments")
-    key = urge_key(checklist, department.id, now)
+    key = outbox.urge_key(checklist.key, department.id, now.date())
     urged = outbox.occurrence_of(key)
     not_now = rt.jobs.not_now(now)
     rows = [] if checklist.collective else stats.pending_detail(checklist, department.id)
@@ -68,29 +67,20 @@ def pending():
                            if checklist.collective else None, urged=urged,
                            urged_by=sessions.actor_name(urged.created_by) if urged else None,
                            urged_states=outbox.states_of(key) if urged else None,
-                           not_now=(_WHY_NOT_NOW.get(not_now[0][:5], not_now[0]), not_now[1]) if not_now else None,
+                           not_now=(_why_not_now(not_now[0]), not_now[1]) if not_now else None,
                            plan=plan)
 
 
-_WHY_NOT_NOW = {"not a": "今天不是工作日", "quiet": "免打扰时段"}
+def _why_not_now(why: str) -> str:
+    """schedules.occurrences.quiet_reason's answer, as an organiser reads it."""
+    words = {occurrences.NOT_A_WORKDAY: "今天不是工作日", occurrences.QUIET_HOURS: "免打扰时段"}
+    return next((w for begins, w in words.items() if why.startswith(begins)), why)
 
 
 def _department():
-    """The department the request names (a leader's own when it names none), after checking the
-    viewer may see it; None when an organiser names none."""
-    s = scope()
-    raw = request.values.get("department")
-    if raw is None and s is not None and not s.whole_unit:
-        raw = str(s.department_id)
-    if raw is None:
-        return None
-    if not raw.isdigit():
-        abort(400)
-    require_department(int(raw))
-    department = people.department_by_id(int(raw))
-    if department is None:
-        abort(404)
-    return department
+    """The department the request is for (a leader's own); None when an organiser names none."""
+    department_id = department_asked()
+    return people.department_by_id(department_id) if department_id is not None else None
 
 
 @bp.post("/urge")
@@ -117,12 +107,7 @@ def me():
 @require("gallery")
 def gallery():
     rt, now, plan, _ = _plan_and_checklist()
-    s = scope()
-    department_id = request.args.get("department", type=int)
-    if not s.whole_unit:
-        department_id = s.department_id
-    elif department_id is not None:
-        require_department(department_id)
+    s, department_id = scope(), department_asked()
     day = _day(request.args.get("date"))
     page = max(1, request.args.get("page", 1, type=int))
     shown, total = evidence.gallery(department_id, request.args.get("checklist") or None,
@@ -147,7 +132,7 @@ def media(piece_id: int, what: str):
     piece = evidence.get(piece_id)
     if who is None or piece is None or piece.state != evidence.STORED or not piece.sha256:
         abort(404)
-    if not _may_see(who, piece):
+    if not access.may_see_piece(who.staff, scope(), piece):
         abort(403)
     archive = runtime().archive
     if what == "audio":
@@ -177,14 +162,6 @@ def _chunks(stream):
     with stream:
         while chunk := stream.read(1 << 16):
             yield chunk
-
-
-def _may_see(who, piece) -> bool:
-    """Its sender, the people it documents, and whoever may see one of their departments."""
-    if who.staff is not None and (piece.staff_id == who.staff.id or who.staff.id in evidence.people_of(piece)):
-        return True
-    s = scope()
-    return s is not None and (s.whole_unit or s.department_id in evidence.departments_of(piece))
 
 
 PLAYABLE = ("audio/mpeg", "audio/ogg")  # what browsers play as it is
@@ -224,19 +201,13 @@ def _calendar_words(state: str) -> str:
     return CALENDAR_WORDS.get(state, state)
 
 
-# Why a fan-out passed people over (schedules.fanout's reasons), as organisers read it.
-SKIPPED_WORDS = {"completed": "已完成", "unbound": "未绑定", "exempt": "免除", "left": "已离开",
-                 "sent_today": "今天已收到", "weekly_cap": "本周提醒已满", "monthly_cap": "本月提醒已满",
-                 "cadence": "未到催办周期", "no_window": "不在客服消息时段"}
-
-
 @bp.app_template_filter("skipped_words")
 def _skipped_words(occurrence) -> str:
     """"未发：本周提醒已满 3 人。" for an occurrence that passed people over, else ""."""
     skipped = json.loads(occurrence.skipped or "{}") if occurrence is not None else {}
     if not skipped:
         return ""
-    return "未发：" + "，".join(f"{SKIPPED_WORDS.get(why, why)} {n} 人" for why, n in skipped.items()) + "。"
+    return "未发：" + "，".join(f"{fanout.SKIPPED_WORDS.get(why, why)} {n} 人" for why, n in skipped.items()) + "。"
 
 
 @bp.app_template_filter("local")
@@ -253,6 +224,4 @@ def _urlencode_args(args, **changes) -> str:
 
 @bp.app_template_filter("pct")
 def _pct(rate: float) -> str:
-    from bot.texts import pct
-
-    return pct(rate)
+    return stats.pct(rate)

@@ -14,7 +14,7 @@ import hmac
 from flask import Blueprint, abort, g, redirect, render_template, request, url_for
 from flask.sessions import SecureCookieSessionInterface
 
-from campaign import access, sessions
+from campaign import access, clock, evidence, people, sessions
 from runtime import runtime
 
 bp = Blueprint("dashboard", __name__, url_prefix="/dashboard", template_folder="templates", static_folder="static",
@@ -70,11 +70,48 @@ def scope():
     return access.scope_of(who.staff) if who and who.staff else None
 
 
-def require_department(department_id: int) -> None:
-    """403 unless the viewer may see this department's figures and names."""
-    s = scope()
-    if s is None or not s.sees(department_id):
+def department_asked() -> int | None:
+    """The department the request names (`?department=`), as campaign.access scopes it: a
+    leader's own whether named or not; for an organiser the one named or None (the whole unit).
+    Another department's -> 403, not a number -> 400, no such department -> 404."""
+    raw = request.values.get("department") or None
+    if raw is not None and not raw.isdigit():
+        abort(400)
+    try:
+        department_id = access.department_for(scope(), int(raw) if raw else None)
+    except access.Forbidden:
         abort(403)
+    if department_id is not None and people.department_by_id(department_id) is None:
+        abort(404)
+    return department_id
+
+
+@bp.app_context_processor
+def _words():
+    """Stored values the templates compare against, and the words for roles and statuses."""
+    return {"STORED": evidence.STORED, "LOST": evidence.LOST}
+
+
+@bp.app_template_filter("role_word")
+def _role_word(role: str) -> str:
+    return access.ROLE_WORDS.get(role, role)
+
+
+@bp.app_template_filter("status_word")
+def _status_word(status: str) -> str:
+    return people.STATUS_WORDS.get(status, status)
+
+
+@bp.app_template_filter("md")
+def _md(day) -> str:
+    return clock.md(day)
+
+
+@bp.app_template_global("may_open")
+def _may_open(page: str) -> bool:
+    """For the templates' links: the same rule as @require, so a link is never a 403."""
+    who = viewer()
+    return who is not None and access.may_open(who.role, page)
 
 
 def set_session_cookie(response, secret: str) -> None:

@@ -12,7 +12,7 @@ from urllib.parse import quote
 from flask import Response, abort, redirect, render_template, request, url_for
 
 from campaign import assessment, objects, people
-from dashboard.web import bp, require, require_department, scope, viewer
+from dashboard.web import bp, department_asked, require, scope, viewer
 from exports import charts, yearfiles
 from runtime import runtime
 
@@ -28,29 +28,10 @@ def _year() -> int:
     return int(raw)
 
 
-def _scope_department() -> int | None:
-    """The department a page or file is for: a leader's own, always; for an organiser the one
-    named (None: the whole unit)."""
-    s = scope()
-    raw = request.values.get("department")
-    if not s.whole_unit:
-        if raw not in (None, "", str(s.department_id)):
-            abort(403)
-        return s.department_id
-    if raw in (None, ""):
-        return None
-    if not raw.isdigit():
-        abort(400)
-    require_department(int(raw))
-    if people.department_by_id(int(raw)) is None:
-        abort(404)
-    return int(raw)
-
-
 @bp.get("/assessment")
 @require("assessment")
 def assessment_page(error: str | None = None, status: int = 200):
-    year, department_id = _year(), _scope_department()
+    year, department_id = _year(), department_asked()
     done = assessment.frozen(year)
     gone = assessment.reversed_ids(year)
     rows = [(e, assessment.KIND_NAMES[e.kind], assessment.describe_basis(assessment.basis_of(e)),
@@ -136,7 +117,7 @@ def freeze():
 @require("exports")
 def export(kind: str):
     """A year-end file, written to a temporary file and streamed; a leader's holds only their department."""
-    rt, year, department_id = runtime(), _year(), _scope_department()
+    rt, year, department_id = runtime(), _year(), department_asked()
     department = people.department_by_id(department_id).name if department_id else None
     fd, name = tempfile.mkstemp(prefix="tuanjie-export-", suffix=yearfiles.SUFFIXES[kind])
     os.close(fd)

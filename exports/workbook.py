@@ -47,7 +47,7 @@ def write_participation(out: Path, plan_on: Callable[[dt.date], Plan], year: int
         if person.department != current:
             _flush(left_sheet, collective, current)
             current = person.department
-        people_sheet.append([person.department, person.name, person.status] + _item_cells(person, personal))
+        people_sheet.append([person.department, person.name, person.status_word] + _item_cells(person, personal))
         if person.counted:
             _left(left_sheet, person, checklists)
         rows += 1

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from campaign import outbox, stats
+from campaign import access, outbox, stats
 from campaign.clock import month_start, next_month
 from campaign.plan import Plan, Reminder
 from config import PushConfig
@@ -54,13 +54,13 @@ class MonthlyCap:
         """True when one more message leaves room for what is to come (see the module's note)."""
         if self.rank is None:
             return True
-        cap = self.push.leader_monthly_cap if person.role == "leader" else self.push.monthly_cap
+        cap = self.push.leader_monthly_cap if person.role == access.LEADER else self.push.monthly_cap
         reserved = sum(1 for f in self.later if self._reaches(person, f.reminder))
         return self.had.get(person.id, 0) + 1 + reserved <= cap
 
     def _reaches(self, person, reminder: Reminder) -> bool:
         if reminder.kind == "digest":
-            return person.role == "leader"
+            return person.role == access.LEADER
         if reminder.audience == "pending":
             checklist = self.plan.checklist(reminder.checklist)
             if checklist.key not in self._done:

@@ -19,11 +19,10 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Callable, Iterator
 
-from campaign import outbox, people, stats
+from campaign import access, outbox, people, stats
 from campaign.clock import md, md_hm, midnight, week_start
 from campaign.plan import Checklist, Plan, Reminder
 from config import PushConfig
-from models import Department, Staff
 from schedules import caps
 from schedules.occurrences import calendar_for, off_cadence
 
@@ -39,6 +38,12 @@ def cut(value: str, limit: int = MAX_VALUE) -> str:
     """Make a value acceptable to the template rule: one line, at most `limit` characters."""
     value = " ".join(str(value).split())
     return value if len(value) <= limit else value[: limit - 1] + "…"
+
+
+# Why a fan-out passed people over, and the words organisers read for each (the notices table).
+SKIPPED_WORDS = {people.EXEMPT: "免除", people.LEFT: "已离开", "completed": "已完成", "unbound": "未绑定",
+                 "sent_today": "今天已收到", "cadence": "未到催办周期", "weekly_cap": "本周提醒已满",
+                 "monthly_cap": "本月提醒已满", "no_window": "不在客服消息时段", "none_pending": "部门无人待办"}
 
 
 @dataclass
@@ -127,12 +132,8 @@ class _Recipients:
                 yield self._row(person, self.reminder.title, self._text(n_done, total))
 
     def _people(self):
-        query = Staff.select(Staff.id, Staff.name, Staff.openid, Staff.status, Staff.department, Staff.role)
-        if self.audience.department is not None:
-            query = query.join(Department).where(Department.name == self.audience.department)
-        elif self.audience.departments:
-            query = query.join(Department).where(Department.name.in_(list(self.audience.departments)))
-        return query.order_by(Staff.id).iterator()
+        a = self.audience
+        return people.streamed((a.department,) if a.department is not None else a.departments)
 
     def _passed_over(self, person, n_done, total, answered: set[int] | None = None) -> bool:
         """True (and counted under its reason) when a push rule passes the person over."""
@@ -171,7 +172,7 @@ class _Recipients:
         """The weekly digest: one message to each leader of a department with anyone pending."""
         standing = stats.standings(self.checklist, escalated(self.plan, self.checklist))
         for leader in self._people():
-            if leader.role != "leader":
+            if leader.role != access.LEADER:
                 continue
             s = standing.get(leader.department_id)
             if s is None or not s.pending:

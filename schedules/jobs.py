@@ -126,7 +126,7 @@ class Jobs:
         reminder = Reminder(key=f"urge_{checklist.key}", kind="nudge", title=f"「{checklist.short}」打卡提醒",
                             text="还差{left}项，回复「打卡」查看", at=now.timetz().replace(tzinfo=None),
                             audience="pending", checklist=checklist.key)
-        key = urge_key(checklist, department_id, now)  # (the caller holds a connection: a web request)
+        key = outbox.urge_key(checklist.key, department_id, now.date())  # (the caller holds a connection)
         return fanout.fan_out(plan, reminder, key, now, now, self.config.push,
                               audience=fanout.Audience(department, True), created_by=by)
 
@@ -136,7 +136,7 @@ class Jobs:
         # Its own reminder key: "once a day per reminder" must not hold back a second notice.
         reminder = Reminder(key=f"notice_{notice_id}", kind="notice", title=title, text="点击查看通知全文",
                             at=now.timetz().replace(tzinfo=None))
-        return fanout.fan_out(plan, reminder, f"notice:{notice_id}", now, now, self.config.push,
+        return fanout.fan_out(plan, reminder, outbox.notice_key(notice_id), now, now, self.config.push,
                               audience=fanout.Audience(departments=departments, link=link), created_by=by)
 
     def sender(self, now: dt.datetime) -> Sender:
@@ -154,10 +154,6 @@ class Jobs:
     def registry(self) -> dict[str, Callable[[dt.datetime], int]]:
         return {"remind": self.remind, "send": self.send, "prune": self.prune,
                 **{name: job for name, (job, _) in self.extra.items()}}
-
-
-def urge_key(checklist: Checklist, department_id: int, now: dt.datetime) -> str:
-    return f"urge:{checklist.key}:{department_id}:{now.date().isoformat()}"
 
 
 def register(scheduler, jobs: Jobs) -> None:

@@ -116,12 +116,15 @@ def next_allowed(now: dt.datetime, quiet: tuple[dt.time, dt.time], cal: WorkCale
     raise ValueError(f"no time to send within a year of {now}")
 
 
+NOT_A_WORKDAY, QUIET_HOURS = "not a workday", "quiet hours"  # how quiet_reason's answers begin
+
+
 def quiet_reason(now: dt.datetime, quiet: tuple[dt.time, dt.time], cal: WorkCalendar) -> str | None:
     """Why nothing goes out at `now` ("not a workday", "quiet hours 20:00-08:30"), or None."""
     if not cal.is_workday(now.date()):
-        return "not a workday"
+        return NOT_A_WORKDAY
     if is_quiet(now, quiet, cal):
-        return f"quiet hours {quiet[0]:%H:%M}-{quiet[1]:%H:%M}"
+        return f"{QUIET_HOURS} {quiet[0]:%H:%M}-{quiet[1]:%H:%M}"
     return None
 
 

@@ -3,6 +3,7 @@ forbidden arrow, a function that outgrows a screen, or a pointer out of the repo
 from __future__ import annotations
 
 import ast
+import re
 import subprocess
 from pathlib import Path
 
@@ -45,6 +46,49 @@ def test_bot_dashboard_and_exports_reach_the_database_only_through_campaign():
     wrong = {rel(p): sorted(imported(p) & {"models", "storage"}) for p in sources("bot", "dashboard", "exports")
              if rel(p) not in STORES}
     assert {p: names for p, names in wrong.items() if names} == {}
+
+
+def _tables_imported(path: Path) -> list[str]:
+    """What the file takes from models/ or storage/ beyond `db` (opening and closing connections)."""
+    name, found = rel(path) if path.is_relative_to(APP_ROOT) else path.name, []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] in ("models", "storage"):
+            found += [f"{name}:{node.lineno} {node.module}.{a.name}" for a in node.names if a.name != "db"]
+        elif isinstance(node, ast.Import):
+            found += [f"{name}:{node.lineno} {a.name}" for a in node.names
+                      if a.name.split(".")[0] in ("models", "storage")]
+    return found
+
+
+def test_the_scheduler_reads_and_writes_rows_only_through_campaign():
+    """Who is pending, who is counted, what was sent: schedules/ asks campaign/ (it may hold a connection)."""
+    assert [w for p in sources("schedules") for w in _tables_imported(p)] == []
+
+
+def test_the_table_check_sees_a_model_imported(tmp_path):
+    sample = tmp_path / "sample.py"
+    sample.write_text("def f():\n    from models import db, Staff\n    import storage.engine\n", encoding="utf-8")
+    assert [w.split(" ")[1] for w in _tables_imported(sample)] == ["models.Staff", "storage.engine"]
+
+
+# A template that compares a role or a stored state itself is a second copy of a rule: the nav
+# asks may_open() (campaign.access.PAGES), states come as STORED/LOST, words through filters.
+TEMPLATE_RULES = re.compile(r"\.(role|state|status)\s*(==|!=|in\b)\s*['\"(]")
+
+
+def test_templates_compare_no_role_and_no_stored_state_themselves():
+    templates = sorted((APP_ROOT / "dashboard" / "templates").glob("*.html"))
+    assert templates
+    wrong = [f"{t.name}:{n}: {line.strip()[:80]}" for t in templates
+             for n, line in enumerate(t.read_text(encoding="utf-8").splitlines(), 1) if TEMPLATE_RULES.search(line)]
+    assert wrong == []
+
+
+def test_the_template_check_sees_a_role_or_a_state_compared():
+    assert TEMPLATE_RULES.search("{% if g.viewer.role == 'leader' %}")
+    assert TEMPLATE_RULES.search("{% if who.role in ('organiser', 'leader') %}")
+    assert TEMPLATE_RULES.search("{% if p.state != 'stored' %}")
+    assert not TEMPLATE_RULES.search("{% if p.state == STORED %}{{ p.role|role_word }}{{ p.status|status_word }}")
 
 
 def test_campaign_knows_nothing_of_the_web_the_platform_or_the_scheduler():

@@ -83,6 +83,19 @@ def test_one_press_of_urge_nudges_exactly_the_pending_once_a_day(open_dashboard)
         assert Occurrence.get().created_by == f"staff:{Staff.get(Staff.name == 'Dave').id}"
 
 
+def test_an_urge_whose_outcome_is_unknown_says_so_beside_sent_and_waiting(open_dashboard):
+    dash = open_dashboard(clock=at(*WORKDAY))
+    organiser = dash.as_person(ORGANISER[1])
+    office = department_id("办公室")
+    assert dash.post(organiser, "/dashboard/urge", {"department": office, "checklist": "wuge"}).status_code == 302
+    with db.connection_context():  # as a sender killed mid-send, or a read timeout, leaves one
+        first = Outbox.select().order_by(Outbox.id).get()
+        Outbox.update(state="unknown").where(Outbox.id == first.id).execute()
+        waiting = Outbox.select().where(Outbox.state == "pending").count()
+    page = text_of(dash.get(organiser, f"/dashboard/pending?department={office}").text)
+    assert f"已送达 0，等待发送 {waiting}，失败 0，结果未知 1（微信可能已收到，不会重发）" in page
+
+
 def test_urge_at_night_waits_for_the_morning_and_says_so(open_dashboard):
     clock = at(2026, 6, 2, 21, 30)
     dash = open_dashboard(clock=clock)

@@ -219,7 +219,7 @@ def _check_people(ws) -> None:
     staff = order.people(Staff.select(), name=lambda s: s.name)
     staff = sorted(staff, key=lambda s: order.department_key(s.department.name))  # stable: pinyin within
     assert [(r[0], r[1]) for r in rows] == [(s.department.name, s.name) for s in staff]
-    statuses = {"active": "在册", "exempt": "免于参与", "left": "已离开"}
+    statuses = {"active": "在岗", "exempt": "免于参与", "left": "已离开"}  # the roster's own words
     for row, person in zip(rows, staff):
         assert row[2] == statuses[person.status]
         cells = dict(zip(header, row))
