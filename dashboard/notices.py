@@ -4,7 +4,7 @@ from __future__ import annotations
 from flask import abort, redirect, render_template, request, url_for
 
 from campaign import notices, outbox, people
-from dashboard.web import bp, require, secret_key, viewer
+from dashboard.web import bp, require, secret_key, viewer, whole_number
 from runtime import runtime
 
 
@@ -22,8 +22,8 @@ def notices_page(error: str | None = None, status: int = 200):
 def send_notice():
     rt = runtime()
     now = rt.clock()
-    chosen = None if request.form.get("to") != "some" else [int(d) for d in request.form.getlist("department")
-                                                             if d.isdigit()]
+    chosen = None if request.form.get("to") != "some" else [n for n in map(whole_number, request.form.getlist("department"))
+                                                             if n is not None]
     try:
         notice = notices.create(request.form.get("title", ""), request.form.get("body", ""), chosen,
                                 viewer().who, now)

@@ -70,15 +70,20 @@ def scope():
     return access.scope_of(who.staff) if who and who.staff else None
 
 
+def whole_number(raw: str | None) -> int | None:
+    """ASCII digits as a number, else None: str.isdigit() admits "²", which int() refuses (a 500)."""
+    return int(raw) if raw and raw.isascii() and raw.isdigit() else None
+
+
 def department_asked() -> int | None:
     """The department the request names (`?department=`), as campaign.access scopes it: a
     leader's own whether named or not; for an organiser the one named or None (the whole unit).
     Another department's -> 403, not a number -> 400, no such department -> 404."""
     raw = request.values.get("department") or None
-    if raw is not None and not raw.isdigit():
+    if raw is not None and whole_number(raw) is None:
         abort(400)
     try:
-        department_id = access.department_for(scope(), int(raw) if raw else None)
+        department_id = access.department_for(scope(), whole_number(raw))
     except access.Forbidden:
         abort(403)
     if department_id is not None and people.department_by_id(department_id) is None:

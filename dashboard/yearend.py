@@ -12,7 +12,7 @@ from urllib.parse import quote
 from flask import Response, abort, redirect, render_template, request, url_for
 
 from campaign import assessment, objects, people
-from dashboard.web import bp, department_asked, require, scope, viewer
+from dashboard.web import bp, department_asked, require, scope, viewer, whole_number
 from exports import charts, yearfiles
 from runtime import runtime
 
@@ -23,9 +23,10 @@ def _year() -> int:
     raw = request.values.get("year")
     if raw is None:
         return runtime().clock().year
-    if not raw.isdigit() or not 2000 <= int(raw) <= 2100:
+    year = whole_number(raw)
+    if year is None or not 2000 <= year <= 2100:
         abort(400)
-    return int(raw)
+    return year
 
 
 @bp.get("/assessment")
@@ -59,7 +60,8 @@ def add_entry():
 
     def add():
         raw = form.get("department", "")
-        department = people.department_by_id(int(raw)) if raw.isdigit() else None
+        number = whole_number(raw)
+        department = people.department_by_id(number) if number is not None else None
         if department is None:
             raise assessment.Refused("department: choose the department the points are for")
         assessment.add(_year(), department, form.get("points", ""), form.get("reason", ""), viewer().who,
@@ -72,9 +74,9 @@ def _optional_id(name: str) -> int | None:
     raw = request.form.get(name, "").strip().lstrip("#")
     if not raw:
         return None
-    if not raw.isdigit():
+    if whole_number(raw) is None:
         raise assessment.Refused(f"{name}: {raw!r} is not a record number")
-    return int(raw)
+    return whole_number(raw)
 
 
 @bp.post("/assessment/reverse")
@@ -84,9 +86,9 @@ def reverse_entry():
 
     def reverse():
         raw = form.get("entry", "").strip().lstrip("#")
-        if not raw.isdigit():
+        if whole_number(raw) is None:
             raise assessment.Refused("entry: give the number of the entry to correct")
-        assessment.reverse(int(raw), form.get("reason", ""), viewer().who, rt.clock())
+        assessment.reverse(whole_number(raw), form.get("reason", ""), viewer().who, rt.clock())
     return _edit(reverse)
 
 

@@ -24,6 +24,9 @@ MATRIX = {
     ("GET", "/dashboard/gallery"): (LOGIN, 403, 403, 200, 200, 403),
     ("GET", "/dashboard/gallery?department={office}"): (LOGIN, 403, 403, 403, 200, 403),
     ("GET", "/dashboard/gallery?department={org}"): (LOGIN, 403, 403, 200, 200, 403),
+    ("GET", "/dashboard/gallery?department=%C2%B2"): (LOGIN, 403, 403, 400, 400, 403),  # "²": isdigit, no int
+    ("GET", "/dashboard/gallery?department=999999"): (LOGIN, 403, 403, 403, 404, 403),
+    ("GET", "/dashboard/pending?department="): (LOGIN, 403, 403, 200, 302, 403),  # a leader's own; choose one
     ("GET", "/dashboard/media/{photo}/file"): (404, 200, 403, 403, 200, 403),
     ("GET", "/dashboard/media/{photo}/thumb"): (404, 200, 403, 403, 200, 403),
     ("GET", "/dashboard/notices"): (LOGIN, 403, 403, 403, 200, 403),
@@ -37,6 +40,7 @@ MATRIX = {
     ("POST", "/dashboard/roster/codes"): (LOGIN, 403, 403, 403, 200, 200),
     ("GET", "/dashboard/assessment"): (LOGIN, 403, 403, 200, 200, 403),
     ("GET", "/dashboard/assessment?department={office}"): (LOGIN, 403, 403, 403, 200, 403),
+    ("GET", "/dashboard/assessment?year=%C2%B2"): (LOGIN, 403, 403, 400, 400, 403),
     ("POST", "/dashboard/assessment?department={office}"): (LOGIN, 403, 403, 403, 302, 403),
     ("POST", "/dashboard/assessment/reverse"): (LOGIN, 403, 403, 403, 400, 403),
     ("POST", "/dashboard/assessment/apply"): (LOGIN, 403, 403, 403, 302, 403),
