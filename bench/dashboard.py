@@ -418,7 +418,7 @@ def _profile_table(prof: cProfile.Profile, runs: int, cumulative: int = 22, own:
 # --------------------------------------------------------------------------- one engine
 
 def run_engine(engine: str, args, tmp: Path, now: dt.datetime) -> tuple[list[Result], dict]:
-    from bot.texts import pct
+    from campaign.stats import pct
     from campaign import overview, sessions, stats
     from campaign.clock import to_utc
     from campaign.plan import load_plan

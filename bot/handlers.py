@@ -440,7 +440,7 @@ def progress_text(person, ctx: Context) -> str:
     p = checkins.progress(person, ctx.plan)
     lines = [T.PROGRESS_HEAD.format(name=person.name)]
     lines += [T.PROGRESS_LINE.format(checklist=c.name, done=done, total=len(c.items)) for c, done in p.lists]
-    lines.append(T.PROGRESS_DEPT.format(checklist=ctx.plan.main.name, rate=T.pct(p.department.participation_rate),
+    lines.append(T.PROGRESS_DEPT.format(checklist=ctx.plan.main.name, rate=stats.pct(p.department.participation_rate),
                                         participants=p.department.participants, eligible=p.department.eligible))
     if not p.counted:
         lines.append(T.EXEMPT_NOTE)
@@ -507,8 +507,8 @@ def stats_text(person, ctx: Context, checklist: Checklist) -> str:
     except stats.NotAllowed:
         return T.REFUSED
     o = view.report.overall
-    shown = dict(checklist=checklist.name, rate=T.pct(o.participation_rate), participants=o.participants,
-                 eligible=o.eligible, target=T.pct(target))
+    shown = dict(checklist=checklist.name, rate=stats.pct(o.participation_rate), participants=o.participants,
+                 eligible=o.eligible, target=stats.pct(target))
     if not view.scope.whole_unit:
         lines = [T.STATS_LEADER_HEAD.format(dept=person.department.name, **shown)]
         if view.pending:
@@ -518,10 +518,10 @@ def stats_text(person, ctx: Context, checklist: Checklist) -> str:
             lines.append(T.STATS_NONE_PENDING)
         return "\n".join(lines)
     lines = [T.STATS_HEAD.format(**shown),
-             T.STATS_DONE.format(rate=T.pct(o.completion_rate), completed=o.completed, eligible=o.eligible)]
+             T.STATS_DONE.format(rate=stats.pct(o.completion_rate), completed=o.completed, eligible=o.eligible)]
     if view.lowest:
         lines.append(T.STATS_LOWEST)
-        lines += [T.STATS_DEPT.format(n=n, name=d.name, rate=T.pct(d.participation_rate),
+        lines += [T.STATS_DEPT.format(n=n, name=d.name, rate=stats.pct(d.participation_rate),
                                       participants=d.participants, eligible=d.eligible)
                   for n, d in enumerate(view.lowest, start=1)]
     else:

@@ -1,8 +1,6 @@
 """Staff-facing texts, simplified Chinese, each short enough for one phone screen."""
 from __future__ import annotations
 
-from campaign.stats import pct  # noqa: F401  (the texts' one percentage, shared with the dashboard)
-
 UNBOUND = "你还没有绑定身份。\n请回复「绑定 绑定码」，绑定码由本单位管理员发放。"
 WELCOME = "欢迎关注！回复「打卡」查看清单，回复「帮助」查看全部指令。"
 HINT = "没看懂这条消息。回复「帮助」查看可用指令。"

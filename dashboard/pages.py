@@ -54,7 +54,7 @@ def overview():
 @require("pending")
 def pending():
     rt, now, plan, checklist = _plan_and_checklist()
-    department = _department()
+    department = department_asked()
     if department is None:  # an organiser without a department: choose one on the overview
         return redirect(url_for("dashboard.overview", checklist=checklist.key) + "#departments")
     key = outbox.urge_key(checklist.key, department.id, now.date())
@@ -77,17 +77,11 @@ def _why_not_now(why: str) -> str:
     return next((w for begins, w in words.items() if why.startswith(begins)), why)
 
 
-def _department():
-    """The department the request is for (a leader's own); None when an organiser names none."""
-    department_id = department_asked()
-    return people.department_by_id(department_id) if department_id is not None else None
-
-
 @bp.post("/urge")
 @require("urge")
 def urge():
     rt, now, plan, checklist = _plan_and_checklist()
-    department = _department()
+    department = department_asked()
     if department is None or checklist.collective:
         abort(400)
     rt.jobs.urge(plan, checklist, department.id, department.name, viewer().who, now)
@@ -107,7 +101,8 @@ def me():
 @require("gallery")
 def gallery():
     rt, now, plan, _ = _plan_and_checklist()
-    s, department_id = scope(), department_asked()
+    s, department = scope(), department_asked()
+    department_id = department.id if department else None
     day = _day(request.args.get("date"))
     page = max(1, request.args.get("page", 1, type=int))
     shown, total = evidence.gallery(department_id, request.args.get("checklist") or None,

@@ -75,20 +75,22 @@ def whole_number(raw: str | None) -> int | None:
     return int(raw) if raw and raw.isascii() and raw.isdigit() else None
 
 
-def department_asked() -> int | None:
-    """The department the request names (`?department=`), as campaign.access scopes it: a
+def department_asked():
+    """The department (row) the request names (`?department=`), as campaign.access scopes it: a
     leader's own whether named or not; for an organiser the one named or None (the whole unit).
     Another department's -> 403, not a number -> 400, no such department -> 404."""
     raw = request.values.get("department") or None
-    if raw is not None and whole_number(raw) is None:
+    asked = whole_number(raw)
+    if raw is not None and asked is None:
         abort(400)
     try:
-        department_id = access.department_for(scope(), whole_number(raw))
+        department_id = access.department_for(scope(), asked)
     except access.Forbidden:
         abort(403)
-    if department_id is not None and people.department_by_id(department_id) is None:
+    department = people.department_by_id(department_id) if department_id is not None else None
+    if department_id is not None and department is None:
         abort(404)
-    return department_id
+    return department
 
 
 @bp.app_context_processor

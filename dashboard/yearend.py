@@ -32,7 +32,8 @@ def _year() -> int:
 @bp.get("/assessment")
 @require("assessment")
 def assessment_page(error: str | None = None, status: int = 200):
-    year, department_id = _year(), department_asked()
+    year, department = _year(), department_asked()
+    department_id = department.id if department else None
     done = assessment.frozen(year)
     gone = assessment.reversed_ids(year)
     rows = [(e, assessment.KIND_NAMES[e.kind], assessment.describe_basis(assessment.basis_of(e)),
@@ -74,9 +75,10 @@ def _optional_id(name: str) -> int | None:
     raw = request.form.get(name, "").strip().lstrip("#")
     if not raw:
         return None
-    if whole_number(raw) is None:
+    number = whole_number(raw)
+    if number is None:
         raise assessment.Refused(f"{name}: {raw!r} is not a record number")
-    return whole_number(raw)
+    return number
 
 
 @bp.post("/assessment/reverse")
@@ -86,9 +88,10 @@ def reverse_entry():
 
     def reverse():
         raw = form.get("entry", "").strip().lstrip("#")
-        if whole_number(raw) is None:
+        number = whole_number(raw)
+        if number is None:
             raise assessment.Refused("entry: give the number of the entry to correct")
-        assessment.reverse(whole_number(raw), form.get("reason", ""), viewer().who, rt.clock())
+        assessment.reverse(number, form.get("reason", ""), viewer().who, rt.clock())
     return _edit(reverse)
 
 
@@ -119,8 +122,8 @@ def freeze():
 @require("exports")
 def export(kind: str):
     """A year-end file, written to a temporary file and streamed; a leader's holds only their department."""
-    rt, year, department_id = runtime(), _year(), department_asked()
-    department = people.department_by_id(department_id).name if department_id else None
+    rt, year, asked = runtime(), _year(), department_asked()
+    department_id, department = (asked.id, asked.name) if asked else (None, None)
     fd, name = tempfile.mkstemp(prefix="tuanjie-export-", suffix=yearfiles.SUFFIXES[kind])
     os.close(fd)
     path = Path(name)

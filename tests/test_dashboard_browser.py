@@ -53,7 +53,7 @@ def test_an_organiser_on_a_phone_sees_the_figures_and_chases_the_missing_with_on
         open_dashboard, phone, tmp_path):
     from selenium.webdriver.common.by import By
 
-    from bot.texts import pct
+    from campaign.stats import pct
     from emulator.app import ChatUser
 
     dash = open_dashboard(clock=at(*WORKDAY), emu_users=(ChatUser(ORGANISER[1], "Alice", "Alice（办公室）"),))

@@ -33,7 +33,7 @@ def text_of(html: str) -> str:
 
 def test_the_overviews_figures_are_those_of_the_api(open_dashboard):
     dash = open_dashboard(clock=at(*WORKDAY))
-    from bot.texts import pct
+    from campaign.stats import pct
 
     dash.world.say(STAFF[1], "打卡 1")
     for item in "12345":

@@ -80,7 +80,7 @@ def test_empty_roster_reports_zero_not_an_error(db_url, plan):
 
 
 def test_rates_round_down_so_that_only_everyone_is_100_percent():
-    from bot.texts import pct
+    from campaign.stats import pct
 
     almost = stats.Rate(eligible=100000, participants=99999, completed=2999)
     assert almost.participation_rate == 0.9999 and pct(almost.participation_rate) == "99.9%"

@@ -11,8 +11,8 @@ workers stay busy while they are killed. Without the pacing a quiet machine stre
 check-ins before a replacement worker had booted four times, and "killed mid-stream" was luck."""
 from __future__ import annotations
 
-import os
 import itertools
+import os
 import random
 import signal
 import threading
